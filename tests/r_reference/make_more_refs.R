@@ -36,7 +36,8 @@ strata_names <- function(fit) if (is.null(fit$strata)) "all" else sub(".*=", "",
 km_table <- function(fit) {
   strata <- if (is.null(fit$strata)) rep("all", length(fit$time)) else rep(strata_names(fit), fit$strata)
   data.frame(stratum = strata, time = fit$time, at_risk = fit$n.risk, events = fit$n.event,
-             censored = fit$n.censor, survival = fit$surv, lower = fit$lower, upper = fit$upper)
+             censored = fit$n.censor, survival = fit$surv, lower = fit$lower, upper = fit$upper,
+             std_err = fit$std.err)
 }
 # survfit for each confidence-interval type: the table, medians with their CIs, strata order.
 km_block <- function(rhs, r, name, data) {
@@ -47,7 +48,8 @@ km_block <- function(rhs, r, name, data) {
     tab <- one_row(summary(fit)$table)
     res[[ct]] <- list(table = km_table(fit), median = unname(tab[, "median"]),
                       median_lower = unname(tab[, "0.95LCL"]), median_upper = unname(tab[, "0.95UCL"]),
-                      strata = strata_names(fit), call = call)
+                      strata = strata_names(fit), std_err_of = if (fit$logse) "log_survival" else "survival",
+                      call = call)
   }
   res
 }
