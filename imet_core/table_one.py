@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from imet_core.subgroups import SITE_LABELS, SITE_LEVELS
+from imet_core import schema
 
 __all__ = [
     "DEFAULT_VARIABLES",
@@ -121,74 +121,68 @@ class VariableSpec:
         for stored, label in zip(self.levels, self.level_labels):
             if _same_level(stored, level):
                 return label
-        return _level_text(level)
+        return _display_level(level)
 
 
-def _categorical(name: str, label: str, levels: Sequence[tuple[object, str]], **extra) -> VariableSpec:
-    return VariableSpec(name, CATEGORICAL, label, tuple(v for v, _ in levels), tuple(t for _, t in levels), **extra)
+_YES_NO_LEVELS = (True, False)
 
-
-def _binary(name: str, label: str, shown: tuple[object, str], other: tuple[object, str]) -> VariableSpec:
-    return VariableSpec(name, BINARY, label, (shown[0], other[0]), (shown[1], other[1]))
-
-
-_YES, _NO = (True, "yes"), (False, "no")
-_KNOWN_SPECS: dict[str, VariableSpec] = {
-    spec.name: spec
-    for spec in (
-        VariableSpec("age", CONTINUOUS, "Age at diagnosis (years)"),
-        VariableSpec("mdfi_months", CONTINUOUS, "MDFI (months)"),
-        VariableSpec("os_months", CONTINUOUS, "Overall survival time (months)"),
-        VariableSpec("pdrs_months", CONTINUOUS, "Survival time from metastasis (months)"),
-        VariableSpec("pfs_months", CONTINUOUS, "Progression-free time (months)"),
-        VariableSpec("intervention_months", CONTINUOUS, "Metastasis to intervention (months)"),
-        _binary("menopause", "Postmenopausal", ("post", "postmenopausal"), ("pre", "premenopausal")),
-        _binary("hr_positive", "ER+ or PR+", _YES, _NO),
-        _binary("her2_positive", "HER2+", _YES, _NO),
-        _binary("age_lt_55", "Age < 55", _YES, _NO),
-        _binary("mdfi_gt_24", "MDFI > 24 months", _YES, _NO),
-        _binary("mets_biopsy", "Metastasis confirmed by biopsy", _YES, _NO),
-        _binary("mets_lung", "Lung metastases", _YES, _NO),
-        _binary("mets_liver", "Liver metastases", _YES, _NO),
-        _binary("mets_bone", "Bone metastases", _YES, _NO),
-        _binary("dead", "Died", _YES, _NO),
-        _binary("progressed", "Progressed", _YES, _NO),
-        _categorical("er", "ER status", [("positive", "Positive"), ("negative", "Negative")]),
-        _categorical("pr", "PR status", [("positive", "Positive"), ("negative", "Negative")]),
-        _categorical("her2", "HER2 status", [("positive", "Positive"), ("negative", "Negative")]),
-        _categorical("breast_surgery", "Breast surgery",
-                     [("mastectomy", "Mastectomy"), ("segmental", "Segmental mastectomy")]),
-        _categorical("axillary_surgery", "Axillary surgery", [("SLNB", "SLNB"), ("ALND", "ALND")]),
-        _categorical("histology", "Primary tumour histology",
-                     [("IDC", "IDC"), ("ILC", "ILC"), ("IDC+ILC", "IDC + ILC"),
-                      ("metaplastic", "Metaplastic"), ("other", "Other")]),
-        _categorical("nodal_status", "Nodal status", [(n, n) for n in ("NX", "N0", "N1", "N2", "N3")]),
-        _categorical("site", "Metastasis site", [(s, SITE_LABELS[s]) for s in SITE_LEVELS]),
-        _categorical("group", "Treatment group", [("IT", "IT"), ("ST", "ST")]),
-        _categorical("intervention", "Intervention type (IT only)",
-                     [("lung_metastasectomy", "Lung metastasectomy"),
-                      ("liver_metastasectomy", "Liver metastasectomy"),
-                      ("liver_rfa", "Liver RF ablation"),
-                      ("lung_radiosurgery", "Lung radiosurgery"),
-                      ("liver_radiosurgery", "Liver radiosurgery"),
-                      ("liver_tare", "Liver TARE")],
-                     applies_to=("group", "IT"), untested_reason="not tested: IT only"),
-    )
-}
+# Table 1 presentation choices on top of the schema (the schema owns names, kinds, levels, labels):
+_SHOWN_AS_ONE_ROW = {"menopause": "post"}
+"""Two-level categories the paper's Table 1 shows as one row: the count of this level."""
+_RESTRICTED = {"intervention": (("group", "IT"), "not tested: IT only")}
+"""Variables described only in some rows (column, value), with the reason they are not tested."""
 
 
 def variable_spec(frame: pd.DataFrame, name: str) -> VariableSpec:
-    """The :class:`VariableSpec` used for column ``name``: the registry's own description for
-    known columns, otherwise inferred from the dtype (bool -> binary, numeric -> continuous,
-    anything else -> categorical with the observed levels)."""
-    if name in _KNOWN_SPECS:
-        return _KNOWN_SPECS[name]
-    column = frame[name]
+    """The :class:`VariableSpec` used for column ``name``.
+
+    Known columns follow :mod:`imet_core.schema` (kind, levels in the contract's order, labels):
+    numbers are continuous, yes/no columns binary (the "yes" count), categories categorical
+    (``menopause`` is one row, the postmenopausal count, as in the paper; ``intervention`` is
+    described among IT patients only and not tested).  Other columns are inferred from the
+    dtype: bool -> binary, numeric -> continuous, anything else -> categorical.
+
+    Raises
+    ------
+    ValueError
+        For a date column (Table 1 describes numbers and categories).
+    """
+    column = schema.COLUMNS_BY_NAME.get(name)
+    if column is None:
+        return _inferred_spec(frame[name], name)
+    if column.kind is schema.Kind.DATE:
+        raise ValueError(f"column {name!r} holds dates; Table 1 describes numbers and categories")
+    if column.kind is schema.Kind.NUMBER:
+        label = f"{column.label} ({column.unit})" if column.unit and "(" not in column.label else column.label
+        return VariableSpec(name, CONTINUOUS, label)
+    if column.kind is schema.Kind.YES_NO:
+        return VariableSpec(name, BINARY, column.label, _YES_NO_LEVELS, ("yes", "no"))
+    level_labels = schema.LEVEL_LABELS.get(name, {})
+    levels = tuple(column.levels)
+    if name in _SHOWN_AS_ONE_ROW:
+        shown = _SHOWN_AS_ONE_ROW[name]
+        ordered = (shown, *(level for level in levels if level != shown))
+        labels = tuple(level_labels.get(level, _display_level(level)) for level in ordered)
+        return VariableSpec(name, BINARY, labels[0], ordered, labels)
+    applies_to, untested = _RESTRICTED.get(name, (None, None))
+    label = f"{column.label} ({applies_to[1]} only)" if applies_to else column.label
+    return VariableSpec(name, CATEGORICAL, label, levels,
+                        tuple(level_labels.get(level, _display_level(level)) for level in levels),
+                        applies_to=applies_to, untested_reason=untested)
+
+
+def _inferred_spec(column: pd.Series, name: str) -> VariableSpec:
     if pd.api.types.is_bool_dtype(column):
-        return _binary(name, name, _YES, _NO)
+        return VariableSpec(name, BINARY, name, _YES_NO_LEVELS, ("yes", "no"))
     if pd.api.types.is_numeric_dtype(column):
         return VariableSpec(name, CONTINUOUS, name)
     return VariableSpec(name, CATEGORICAL, name)
+
+
+def _display_level(level: object) -> str:
+    """A stored level without a schema label, for display: first letter capitalised."""
+    text = _level_text(level)
+    return text[:1].upper() + text[1:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,8 +484,8 @@ def _resolve_groups(column: pd.Series, name: str, group_levels: Sequence[object]
         levels = list(column.cat.categories)
     elif pd.api.types.is_bool_dtype(column) or (len(observed) and all(isinstance(v, (bool, np.bool_)) for v in observed)):
         levels = [True, False]
-    elif name in _KNOWN_SPECS and _KNOWN_SPECS[name].kind == CATEGORICAL:
-        known = list(_KNOWN_SPECS[name].levels)
+    elif name in schema.COLUMNS_BY_NAME and schema.COLUMNS_BY_NAME[name].levels:
+        known = list(schema.COLUMNS_BY_NAME[name].levels)
         levels = known + sorted((v for v in observed if v not in known), key=_level_text)
     else:
         levels = sorted(observed, key=lambda v: (_level_text(v)))

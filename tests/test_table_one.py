@@ -501,7 +501,7 @@ def test_arm_column_from_comparison_arms_keeps_empty_arms(published_frame):
     frame = published_frame[published_frame["site"].isin(["lung", "liver"])].copy()
     frame["arm"] = comparison_arms(frame, "site").arm
     result = table_one(frame, group="arm", variables=["age", "hr_positive"])
-    assert result.attrs["groups"] == ["Lung only", "Liver only", "Lung + bone", "Liver + bone", "Lung + liver ± bone"]
+    assert result.attrs["groups"] == ["Lung only", "Liver only", "Lung + bone", "Liver + bone", "Lung + liver (± bone)"]
     assert result.iloc[0]["Lung + bone"] == 0
     hr = level_row(result, "hr_positive", "yes")
     assert math.isfinite(hr["p_value"]) and hr["test_df"] == 1  # empty arms left out of the test
@@ -618,7 +618,7 @@ def test_format_options(result):
     formatted = format_table_one(result, decimals=2, show_p=False)
     assert "p" not in formatted.columns and "Test" not in formatted.columns
     by_name = formatted.set_index("Characteristic")
-    assert by_name.loc["ER+ or PR+, n (%)", "IT (n = 119)"] == "85 (71.43%)"
+    assert by_name.loc["ER/PR+, n (%)", "IT (n = 119)"] == "85 (71.43%)"
 
 
 def test_format_median_iqr_and_small_p():
