@@ -114,7 +114,8 @@ def _timefix(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
     present = [a for a in arrays if a is not None]
     if not present:
         return list(arrays)
-    values = np.unique(np.concatenate(present))
+    # hash-based distinct values, then sort only those (far fewer than rows in a registry)
+    values = np.sort(pd.unique(np.concatenate(present) if len(present) > 1 else present[0]))
     if values.size < 2:
         return list(arrays)
     scale = max(np.abs(values).max(), 1e-300)
@@ -666,12 +667,12 @@ def cox_regression(frame: pd.DataFrame, *, time: str, event: str, covariates: Se
     # Centre covariates for numerical stability (R does the same); coefficients are unchanged.
     centre = np.average(x, axis=0, weights=w) if w.sum() > 0 else x.mean(axis=0)
     xc = x - centre
-    problem = _CoxProblem(t, d, e, w, s, xc, ties)
+    problem = _CoxProblem(t, d, e, w, s, xc, ties, aggregate=not robust)
     beta, loglik, info, converged, iterations, warnings = _newton_raphson(problem, max_iter)
     loglik0 = problem.evaluate(np.zeros(x.shape[1]), need_derivatives=False)[0]
     naive_var = _invert_information(info)
     if robust:
-        resid = problem.score_residuals(beta) * w[:, None]
+        resid = problem.score_residuals(beta, t.shape[0]) * w[:, None]
         dfbeta = resid @ naive_var
         if cluster is not None:
             codes = pd.factorize(frame[cluster])[0]
@@ -713,7 +714,7 @@ def _invert_information(info: np.ndarray) -> np.ndarray:
 
 def _newton_raphson(problem: "_CoxProblem", max_iter: int):
     """Newton-Raphson with step halving, R's coxph.control defaults (eps = 1e-9, toler.inf)."""
-    p = problem.x.shape[1]
+    p = problem.p
     beta = np.zeros(p)
     loglik, grad, info = problem.evaluate(beta)
     warnings: list[str] = []
@@ -771,211 +772,216 @@ class _CoxProblem:
     Efron's approximation with case weights follows coxfit6.c / agfit4.c: at a time with d tied
     events, for r = 0..d-1 the denominator is S0 - (r/d) * S0_deaths and each term is weighted by
     the mean weight of the deaths (Therneau & Grambsch section 3.3).
+
+    Speed: each row is at risk at the event times with index in [lo, hi) (entry < t_k <= stop),
+    so risk-set sums are difference arrays (bincounts and a cumsum, no sorting per iteration) and
+    the information matrix is one X' diag(a) X product. For large registries without a robust
+    variance, rows that share (stratum, lo, hi, event, covariates) are merged into one row with
+    summed weights and a count: the likelihood is unchanged (Efron uses the counts), and a
+    million-row fit with categorical covariates shrinks to a few thousand rows.
     """
 
-    def __init__(self, t, d, e, w, s, x, ties):
-        self.t, self.d, self.e, self.w, self.s, self.x = t, d, e, w, s, x
+    AGGREGATE_ABOVE = 20_000
+
+    def __init__(self, t, d, e, w, s, x, ties, aggregate: bool = False):
+        self.p = x.shape[1]
         self.efron = ties == "efron"
-        self.strata = np.unique(s)
-        self._index = {}
-        for stratum in self.strata:
-            rows = np.nonzero(s == stratum)[0]
-            self._index[stratum] = self._event_structure(rows)
+        self.parts = []
+        strata = np.unique(s)
+        for stratum in strata:
+            rows = np.nonzero(s == stratum)[0] if strata.size > 1 else np.arange(t.size)
+            part = self._stratum_part(rows, t, d, e, w, x, aggregate)
+            if part is not None:
+                self.parts.append(part)
 
-    def _event_structure(self, rows):
-        t = self.t[rows]
-        d = self.d[rows]
-        ev_rows = rows[d > 0]
-        etimes, inv = np.unique(self.t[ev_rows], return_inverse=True)
-        ndead = np.bincount(inv, minlength=etimes.size).astype(float)
-        # Efron expansion: one (time, r) pair per event.
-        order = np.argsort(inv, kind="stable")
-        inv_sorted = inv[order]
-        starts = np.concatenate([[0], np.cumsum(ndead)[:-1]]).astype(int)
-        r = np.arange(inv_sorted.size) - starts[inv_sorted]
-        return {"rows": rows, "etimes": etimes, "ev_rows": ev_rows, "ev_time_idx": inv,
-                "ndead": ndead, "pair_time": inv_sorted, "pair_r": r.astype(float)}
-
-    def evaluate(self, beta, need_derivatives: bool = True):
-        p = self.x.shape[1]
-        loglik = 0.0
-        grad = np.zeros(p)
-        info = np.zeros((p, p))
-        eta = self.x @ beta
-        for stratum in self.strata:
-            idx = self._index[stratum]
-            if idx["etimes"].size == 0:
-                continue
-            ll, g, h = self._stratum_terms(idx, eta, need_derivatives)
-            loglik += ll
-            if need_derivatives:
-                grad += g
-                info += h
-        if not need_derivatives:
-            return loglik, None, None
-        return loglik, grad, info
-
-    def _stratum_terms(self, idx, eta, need_derivatives):
-        rows = idx["rows"]
-        t, w, x = self.t[rows], self.w[rows], self.x[rows]
-        e = None if self.e is None else self.e[rows]
-        eta_r = eta[rows]
-        shift = eta_r.max() if eta_r.size else 0.0  # guards exp overflow; cancels in ratios
-        risk = w * np.exp(eta_r - shift)
-        etimes = idx["etimes"]
-        p = x.shape[1]
-        cols = [risk[:, None], risk[:, None] * x]
-        if need_derivatives:
-            cols.append((risk[:, None, None] * x[:, :, None] * x[:, None, :]).reshape(len(rows), p * p))
-        values = np.concatenate(cols, axis=1)
-        at_risk = _risk_set_sums(etimes, t, e, values)
-        s0 = at_risk[:, 0]
-        s1 = at_risk[:, 1:1 + p]
-        # sums over the deaths at each event time
-        ev = idx["ev_rows"]
-        inv = idx["ev_time_idx"]
+    def _stratum_part(self, rows, t, d, e, w, x, aggregate):
+        t_r, d_r = t[rows], d[rows]
+        etimes = np.sort(pd.unique(t_r[d_r > 0]))
         m = etimes.size
-        w_ev = self.w[ev]
-        risk_ev = w_ev * np.exp(eta[ev] - shift)
-        d_w = np.bincount(inv, weights=w_ev, minlength=m)            # weighted deaths
-        d_eta = np.bincount(inv, weights=w_ev * eta[ev], minlength=m)
-        d_s0 = np.bincount(inv, weights=risk_ev, minlength=m)
-        d_s1 = np.zeros((m, p))
-        np.add.at(d_s1, inv, risk_ev[:, None] * self.x[ev])
-        d_x = np.zeros((m, p))
-        np.add.at(d_x, inv, w_ev[:, None] * self.x[ev])
-        ndead = idx["ndead"]
-        meanwt = d_w / ndead
-        # (time, r) pairs
-        k = idx["pair_time"]
-        frac = idx["pair_r"] / ndead[k] if self.efron else np.zeros_like(idx["pair_r"])
-        denom = s0[k] - frac * d_s0[k]
-        loglik = float(d_eta.sum() - np.sum(meanwt[k] * (np.log(denom) + shift)))
-        if not need_derivatives:
-            return loglik, None, None
-        num1 = s1[k] - frac[:, None] * d_s1[k]
-        xbar = num1 / denom[:, None]
-        grad = d_x.sum(axis=0) - np.sum(meanwt[k][:, None] * xbar, axis=0)
-        s2 = at_risk[:, 1 + p:].reshape(m, p, p)
-        d_s2 = np.zeros((m, p, p))
-        np.add.at(d_s2, inv, risk_ev[:, None, None] * self.x[ev][:, :, None] * self.x[ev][:, None, :])
-        num2 = s2[k] - frac[:, None, None] * d_s2[k]
-        second = num2 / denom[:, None, None] - xbar[:, :, None] * xbar[:, None, :]
-        info = np.einsum("k,kij->ij", meanwt[k], second)
-        return loglik, grad, info
+        if m == 0:
+            return None
+        hi = np.searchsorted(etimes, t_r, side="right")           # event times <= stop
+        lo = (np.zeros(rows.size, dtype=np.int64) if e is None
+              else np.searchsorted(etimes, e[rows], side="right"))  # event times <= entry
+        active = np.nonzero(hi > lo)[0]  # rows at risk at some event time
+        x_a, w_a, lo, hi, dead = x[rows][active], w[rows][active], lo[active], hi[active], d_r[active] > 0
+        count = np.ones(active.size)
+        row_map = rows[active]
+        if aggregate and active.size > self.AGGREGATE_ABOVE:
+            key = _combine_codes([lo, hi, dead.astype(np.int64)] +
+                                 [pd.factorize(x_a[:, j])[0] for j in range(x_a.shape[1])])
+            if key is not None:
+                inverse, uniq = pd.factorize(key)
+                first = np.zeros(uniq.size, dtype=np.int64)
+                first[inverse[::-1]] = np.arange(inverse.size)[::-1]  # first row of each group
+                x_a, lo, hi, dead = x_a[first], lo[first], hi[first], dead[first]
+                w_a = np.bincount(inverse, weights=w_a, minlength=uniq.size)
+                count = np.bincount(inverse, minlength=uniq.size).astype(float)
+                row_map = None
+        ev = np.nonzero(dead)[0]
+        inv = hi[ev] - 1  # a death's stop time is an event time: the last one <= stop
+        ndead = np.bincount(inv, weights=count[ev], minlength=m)
+        # Efron expansion: one (time, r) pair per original death, r = 0..d-1.
+        nd_int = ndead.astype(np.int64)
+        pair_time = np.repeat(np.arange(m), nd_int)
+        starts = np.concatenate([[0], np.cumsum(nd_int)[:-1]])
+        pair_r = (np.arange(pair_time.size) - starts[pair_time]).astype(float)
+        return {"etimes": etimes, "m": m, "x": x_a, "w": w_a, "lo": lo, "hi": hi, "ev": ev,
+                "inv": inv, "ndead": ndead, "pair_time": pair_time, "pair_r": pair_r,
+                "row_map": row_map}
 
-    # ---- score residuals (coxscore2.c / agscore2.c), used by the robust variance ----
-    def score_residuals(self, beta) -> np.ndarray:
-        """Unweighted score residuals (n x p); multiply by the case weights for dfbeta."""
-        n, p = self.x.shape
-        resid = np.zeros((n, p))
-        eta = self.x @ beta
-        for stratum in self.strata:
-            idx = self._index[stratum]
-            if idx["etimes"].size == 0:
-                continue
-            resid[idx["rows"]] = self._stratum_residuals(idx, eta)
-        return resid
+    @property
+    def aggregated(self) -> bool:
+        return any(part["row_map"] is None for part in self.parts)
 
-    def _stratum_residuals(self, idx, eta):
-        rows = idx["rows"]
-        t, w, x = self.t[rows], self.w[rows], self.x[rows]
-        e = None if self.e is None else self.e[rows]
-        eta_r = eta[rows]
-        shift = eta_r.max()
-        rel = np.exp(eta_r - shift)          # risk score (scaled) without weights
-        risk = w * rel
-        etimes = idx["etimes"]
-        m = etimes.size
-        p = x.shape[1]
-        at_risk = _risk_set_sums(etimes, t, e, np.concatenate([risk[:, None], risk[:, None] * x], axis=1))
-        s0, s1 = at_risk[:, 0], at_risk[:, 1:]
-        ev = idx["ev_rows"]
-        inv = idx["ev_time_idx"]
-        w_ev = self.w[ev]
-        risk_ev = w_ev * np.exp(eta[ev] - shift)
+    # ---- shared per-stratum quantities ----
+    def _pieces(self, part, beta):
+        """Risk-set and death sums at each event time for one stratum."""
+        m, x, lo, hi = part["m"], part["x"], part["lo"], part["hi"]
+        eta = x @ beta
+        shift = eta.max()
+        rel = np.exp(eta - shift)
+        risk = part["w"] * rel
+        s0 = _interval_sums(lo, hi, risk, m)
+        s1 = np.column_stack([_interval_sums(lo, hi, risk * x[:, j], m) for j in range(self.p)])
+        ev, inv = part["ev"], part["inv"]
+        w_ev, x_ev, rel_ev, risk_ev = part["w"][ev], x[ev], rel[ev], risk[ev]
         d_w = np.bincount(inv, weights=w_ev, minlength=m)
         d_s0 = np.bincount(inv, weights=risk_ev, minlength=m)
-        d_s1 = np.zeros((m, p))
-        np.add.at(d_s1, inv, risk_ev[:, None] * self.x[ev])
-        ndead = idx["ndead"]
-        meanwt = d_w / ndead
-        k = idx["pair_time"]
-        frac = idx["pair_r"] / ndead[k] if self.efron else np.zeros_like(idx["pair_r"])
+        d_s1 = _bincount_columns(inv, risk_ev[:, None] * x_ev, m)
+        meanwt = d_w / part["ndead"]
+        k = part["pair_time"]
+        frac = part["pair_r"] / part["ndead"][k] if self.efron else np.zeros(k.size)
         denom = s0[k] - frac * d_s0[k]
         xbar = (s1[k] - frac[:, None] * d_s1[k]) / denom[:, None]
-        haz = meanwt[k] / denom
-        # Per event time: H = sum_r haz_r, G = sum_r haz_r * xbar_r (for subjects not dying then);
-        # for the dying: H' = sum_r (1 - frac_r) haz_r, G' likewise, and M = mean_r xbar_r.
-        H = np.bincount(k, weights=haz, minlength=m)
-        G = np.zeros((m, p))
-        np.add.at(G, k, haz[:, None] * xbar)
-        Hd = np.bincount(k, weights=(1 - frac) * haz, minlength=m)
-        Gd = np.zeros((m, p))
-        np.add.at(Gd, k, ((1 - frac) * haz)[:, None] * xbar)
-        M = np.zeros((m, p))
-        np.add.at(M, k, xbar / ndead[k][:, None])
-        # Cumulative sums over event times: subject at risk at event times in (entry, stop].
-        cumH = np.concatenate([[0.0], np.cumsum(H)])
-        cumG = np.concatenate([np.zeros((1, p)), np.cumsum(G, axis=0)])
-        hi = np.searchsorted(etimes, t, side="right")       # event times <= stop
-        lo = np.zeros_like(hi) if e is None else np.searchsorted(etimes, e, side="right")
-        sumH = cumH[hi] - cumH[lo]
-        sumG = cumG[hi] - cumG[lo]
-        resid = -(rel[:, None] * (x * sumH[:, None] - sumG))
-        # Correct the dying subjects at their own event time.
-        local = np.searchsorted(rows, ev)
-        kt = inv
-        own_H = H[kt]
-        own_G = G[kt]
-        fix = rel[local][:, None] * (x[local] * own_H[:, None] - own_G)  # undo the full-risk term
-        fix -= rel[local][:, None] * (x[local] * Hd[kt][:, None] - Gd[kt])
-        fix += x[local] - M[kt]
-        resid[local] += fix
+        return {"eta": eta, "rel": rel, "risk": risk, "shift": shift, "w_ev": w_ev, "x_ev": x_ev,
+                "rel_ev": rel_ev, "risk_ev": risk_ev, "meanwt": meanwt, "k": k, "frac": frac,
+                "denom": denom, "xbar": xbar}
+
+    def evaluate(self, beta, need_derivatives: bool = True):
+        loglik = 0.0
+        grad = np.zeros(self.p)
+        info = np.zeros((self.p, self.p))
+        for part in self.parts:
+            pc = self._pieces(part, beta)
+            k, meanwt = pc["k"], pc["meanwt"]
+            loglik += float(np.sum(pc["w_ev"] * pc["eta"][part["ev"]])
+                            - np.sum(meanwt[k] * (np.log(pc["denom"]) + pc["shift"])))
+            if not need_derivatives:
+                continue
+            grad += (pc["w_ev"][:, None] * pc["x_ev"]).sum(axis=0) \
+                - (meanwt[k][:, None] * pc["xbar"]).sum(axis=0)
+            info += self._information(part, pc)
+        if not need_derivatives:
+            return loglik, None, None
+        return loglik, grad, info
+
+    @staticmethod
+    def _information(part, pc) -> np.ndarray:
+        """sum over (time, r) of meanwt * [ (S2 - frac D2) / denom - xbar xbar' ]."""
+        k, meanwt, denom, frac, m = pc["k"], pc["meanwt"], pc["denom"], pc["frac"], part["m"]
+        c = np.bincount(k, weights=meanwt[k] / denom, minlength=m)
+        c_frac = np.bincount(k, weights=meanwt[k] * frac / denom, minlength=m)
+        cum_c = np.concatenate([[0.0], np.cumsum(c)])
+        a = pc["risk"] * (cum_c[part["hi"]] - cum_c[part["lo"]])
+        x = part["x"]
+        info = x.T @ (x * a[:, None])
+        b = pc["risk_ev"] * c_frac[part["inv"]]
+        info -= pc["x_ev"].T @ (pc["x_ev"] * b[:, None])
+        xbar = pc["xbar"]
+        info -= xbar.T @ (xbar * meanwt[k][:, None])
+        return info
+
+    # ---- score residuals (coxscore2.c / agscore2.c), used by the robust variance ----
+    def score_residuals(self, beta, n: int) -> np.ndarray:
+        """Unweighted score residuals (n x p); multiply by the case weights for dfbeta."""
+        if self.aggregated:
+            raise RuntimeError("score residuals need the unaggregated rows")
+        resid = np.zeros((n, self.p))
+        for part in self.parts:
+            pc = self._pieces(part, beta)
+            H, G, Hd, Gd = self._hazard_sums(part, pc)
+            cumH = np.concatenate([[0.0], np.cumsum(H)])
+            cumG = np.concatenate([np.zeros((1, self.p)), np.cumsum(G, axis=0)])
+            lo, hi, x = part["lo"], part["hi"], part["x"]
+            local = -(pc["rel"][:, None] * (x * (cumH[hi] - cumH[lo])[:, None] - (cumG[hi] - cumG[lo])))
+            # dying rows at their own event time: Efron weights (1 - r/d) and the x - mean term
+            inv, ev = part["inv"], part["ev"]
+            k, m = pc["k"], part["m"]
+            M = _bincount_columns(k, pc["xbar"] / part["ndead"][k][:, None], m)
+            x_ev, rel_ev = pc["x_ev"], pc["rel_ev"]
+            fix = rel_ev[:, None] * (x_ev * (H - Hd)[inv][:, None] - (G - Gd)[inv])
+            fix += x_ev - M[inv]
+            local[ev] += fix
+            resid[part["row_map"]] = local
         return resid
+
+    def _hazard_sums(self, part, pc):
+        k, m, frac, xbar = pc["k"], part["m"], pc["frac"], pc["xbar"]
+        haz = pc["meanwt"][k] / pc["denom"]
+        H = np.bincount(k, weights=haz, minlength=m)
+        G = _bincount_columns(k, haz[:, None] * xbar, m)
+        Hd = np.bincount(k, weights=(1 - frac) * haz, minlength=m)
+        Gd = _bincount_columns(k, ((1 - frac) * haz)[:, None] * xbar, m)
+        return H, G, Hd, Gd
 
     # ---- pieces for cox.zph: per event time information and score ----
     def event_time_terms(self, beta):
-        """Per event time (all strata): time, weighted info matrix and score contribution."""
-        eta = self.x @ beta
+        """Per event time (all strata): time, information contribution (p x p) and score (p)."""
         out_t, out_v, out_u = [], [], []
-        p = self.x.shape[1]
-        for stratum in self.strata:
-            idx = self._index[stratum]
-            if idx["etimes"].size == 0:
-                continue
-            rows = idx["rows"]
-            t, w, x = self.t[rows], self.w[rows], self.x[rows]
-            e = None if self.e is None else self.e[rows]
-            shift = eta[rows].max()
-            risk = w * np.exp(eta[rows] - shift)
-            etimes = idx["etimes"]
-            m = etimes.size
-            values = np.concatenate([risk[:, None], risk[:, None] * x,
-                                     (risk[:, None, None] * x[:, :, None] * x[:, None, :]).reshape(len(rows), p * p)], axis=1)
-            at_risk = _risk_set_sums(etimes, t, e, values)
-            s0, s1, s2 = at_risk[:, 0], at_risk[:, 1:1 + p], at_risk[:, 1 + p:].reshape(m, p, p)
-            ev, inv = idx["ev_rows"], idx["ev_time_idx"]
-            w_ev = self.w[ev]
-            risk_ev = w_ev * np.exp(eta[ev] - shift)
-            d_w = np.bincount(inv, weights=w_ev, minlength=m)
-            d_s0 = np.bincount(inv, weights=risk_ev, minlength=m)
-            d_s1 = np.zeros((m, p)); np.add.at(d_s1, inv, risk_ev[:, None] * self.x[ev])
-            d_s2 = np.zeros((m, p, p))
-            np.add.at(d_s2, inv, risk_ev[:, None, None] * self.x[ev][:, :, None] * self.x[ev][:, None, :])
-            d_x = np.zeros((m, p)); np.add.at(d_x, inv, w_ev[:, None] * self.x[ev])
-            ndead = idx["ndead"]
-            meanwt = d_w / ndead
-            k = idx["pair_time"]
-            frac = idx["pair_r"] / ndead[k] if self.efron else np.zeros_like(idx["pair_r"])
-            denom = s0[k] - frac * d_s0[k]
-            xbar = (s1[k] - frac[:, None] * d_s1[k]) / denom[:, None]
-            second = (s2[k] - frac[:, None, None] * d_s2[k]) / denom[:, None, None] \
+        p = self.p
+        for part in self.parts:
+            pc = self._pieces(part, beta)
+            m, k, frac, meanwt, denom = part["m"], pc["k"], pc["frac"], pc["meanwt"], pc["denom"]
+            x, risk, inv, lo, hi = part["x"], pc["risk"], part["inv"], part["lo"], part["hi"]
+            s2 = np.zeros((m, p, p))
+            d2 = np.zeros((m, p, p))
+            for a in range(p):
+                for b in range(a, p):
+                    s2[:, a, b] = s2[:, b, a] = _interval_sums(lo, hi, risk * x[:, a] * x[:, b], m)
+                    d2[:, a, b] = d2[:, b, a] = np.bincount(
+                        inv, weights=pc["risk_ev"] * pc["x_ev"][:, a] * pc["x_ev"][:, b], minlength=m)
+            xbar = pc["xbar"]
+            second = (s2[k] - frac[:, None, None] * d2[k]) / denom[:, None, None] \
                 - xbar[:, :, None] * xbar[:, None, :]
-            v = np.zeros((m, p, p)); np.add.at(v, k, meanwt[k][:, None, None] * second)
-            u = d_x.copy(); np.add.at(u, k, -meanwt[k][:, None] * xbar)
-            out_t.append(etimes); out_v.append(v); out_u.append(u)
+            v = np.zeros((m, p, p))
+            np.add.at(v, k, meanwt[k][:, None, None] * second)
+            u = _bincount_columns(inv, pc["w_ev"][:, None] * pc["x_ev"], m)
+            u -= _bincount_columns(k, meanwt[k][:, None] * xbar, m)
+            out_t.append(part["etimes"]); out_v.append(v); out_u.append(u)
         return np.concatenate(out_t), np.concatenate(out_v), np.concatenate(out_u)
+
+
+def _combine_codes(codes: list) -> np.ndarray | None:
+    """One int64 key per row from several non-negative integer code arrays (mixed radix),
+    re-factorising when the radix product would overflow."""
+    key = np.zeros(codes[0].shape[0], dtype=np.int64)
+    span = 1
+    for c in codes:
+        c = np.asarray(c, dtype=np.int64)
+        if (c < 0).any():
+            return None
+        card = int(c.max()) + 1 if c.size else 1
+        if span * card >= 2 ** 62:
+            key, uniques = pd.factorize(key)
+            span = len(uniques)
+        key = key * card + c
+        span *= card
+    return key
+
+
+def _interval_sums(lo: np.ndarray, hi: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
+    """out[k] = sum of values[i] over rows with lo_i <= k < hi_i (difference array)."""
+    diff = np.bincount(lo, weights=values, minlength=m + 1) - np.bincount(hi, weights=values, minlength=m + 1)
+    return np.cumsum(diff)[:m]
+
+
+def _bincount_columns(index: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
+    """Column-wise bincount: out[k, j] = sum of values[i, j] with index[i] == k."""
+    if values.shape[1] == 0:
+        return np.zeros((m, 0))
+    return np.column_stack([np.bincount(index, weights=values[:, j], minlength=m)
+                            for j in range(values.shape[1])])
 
 
 # ----------------------------------------------------------------------------------------------
