@@ -55,13 +55,14 @@ SITE_LABELS: dict[str, str] = dict(schema.LEVEL_LABELS["site"])
 SUBGROUP_KEYS: tuple[str, ...] = ("age_lt_55", "hr_positive", "her2_positive", "mdfi_gt_24")
 """The tri-state subgroup filters, in display order; each is a bool column of the frame."""
 
-_NEGATED = {"age_lt_55": "Age ≥ 55", "hr_positive": "ER/PR−", "her2_positive": "HER2−",
-            "mdfi_gt_24": "MDFI ≤ 24 months"}
 SUBGROUP_LABELS: dict[str, dict[str, str]] = {
-    key: {YES: schema.LABELS[key], NO: _NEGATED[key], "name": schema.LABELS[key]} for key in SUBGROUP_KEYS
+    "age_lt_55": {YES: "Age < 55", NO: "Age ≥ 55", "name": "Age < 55"},
+    "hr_positive": {YES: "ER/PR+", NO: "ER/PR−", "name": "ER/PR+"},
+    "her2_positive": {YES: "HER2+", NO: "HER2−", "name": "HER2+"},
+    "mdfi_gt_24": {YES: "MDFI > 24 months", NO: "MDFI ≤ 24 months", "name": "MDFI > 24 months"},
 }
-"""For each tri-state key: the text shown for ``yes`` (the schema's label, e.g. "Age < 55"),
-for ``no`` ("Age ≥ 55", "ER/PR−", "HER2−", "MDFI ≤ 24 months"), and the sidebar label."""
+"""For each tri-state key: the text shown for ``yes``, for ``no``, and the sidebar label
+(the design card's and issue 4's wording; the minus sign is U+2212)."""
 
 _SITE_KEY = "site"
 _ALL_LABEL = "All patients"

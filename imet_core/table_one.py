@@ -68,6 +68,7 @@ NOT_TESTABLE_ONE_GROUP = "not testable: one group"
 NOT_TESTABLE_SINGLE_LEVEL = "not testable: single level"
 NOT_TESTABLE_ALL_MISSING = "not testable: all missing"
 NOT_TESTABLE_NO_VARIATION = "not testable: all values equal"
+NOT_TESTABLE_NO_PATIENTS = "not testable: no patients"
 
 NORMALITY_ALPHA = 0.05
 """Shapiro-Wilk rejects normality below this p-value (the paper's 0.05)."""
@@ -421,7 +422,8 @@ def table_one(
           ``"One-way ANOVA (equal variances)"``, ``"Kruskal-Wallis"``, ``"Pearson chi-square
           (no continuity correction)"``) or why there is none (``"not testable: one group"``,
           ``"not testable: single level"``, ``"not testable: all missing"``, ``"not testable:
-          all values equal"``, ``"not tested: IT only"``); ``""`` on the size row.
+          all values equal"``, ``"not testable: no patients"``, ``"not tested: IT only"``);
+          ``""`` on the size row.
         - ``test_statistic`` (float): t, W (Mann-Whitney U of the first group), F, H or X².
         - ``test_df`` (float): degrees of freedom (NaN for Wilcoxon).
         - ``smd`` (float): absolute standardized mean difference, two groups only; NaN with a
@@ -553,6 +555,8 @@ def _variable_rows(frame: pd.DataFrame, spec: VariableSpec, groups: _Groups, for
     else:
         rows, test, smd = _categorical_rows(column, spec, groups, group_masks, inapplicable, missing)
     rows.append(_missing_row(groups, group_masks, inapplicable, missing))
+    if not any(mask.any() for mask in group_masks):
+        test = _TestResult(math.nan, NOT_TESTABLE_NO_PATIENTS)
     if spec.untested_reason:
         test = _TestResult(math.nan, spec.untested_reason)
         smd = (math.nan, f"SMD not computed: {spec.untested_reason.removeprefix('not tested: ')}")

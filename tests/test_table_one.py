@@ -35,6 +35,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from imet_core import schema
 from imet_core.subgroups import comparison_arms
 from imet_core.table_one import (
     DEFAULT_VARIABLES,
@@ -542,6 +543,30 @@ def test_site_as_group_uses_r_by_c_tests(published_frame):
     assert one_value(result, "age", "test") in (TEST_ANOVA, TEST_KRUSKAL)
 
 
+def test_empty_frame_gives_a_table_without_tests(published_frame):
+    result = table_one(published_frame.iloc[:0])
+    assert (result.iloc[0]["IT"], result.iloc[0]["ST"]) == (0, 0)
+    body = result[result["row_type"] != "patients"]
+    assert set(body["test"]) == {"not testable: no patients", "not tested: IT only"}
+    assert body["p_value"].isna().all()
+    assert len(format_table_one(result)) > 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["IT", "ST", None]),
+                          st.one_of(st.none(), st.floats(-50, 50, allow_nan=False)),
+                          st.sampled_from([True, False]),
+                          st.sampled_from(["IDC", "ILC", None])), max_size=30))
+def test_never_raises_on_small_or_degenerate_data(rows):
+    frame = pd.DataFrame(rows, columns=["group", "x", "flag", "histology"])
+    frame = frame.astype({"group": object, "histology": object, "x": float})
+    result = table_one(frame, variables=["x", "flag", "histology"], group_levels=["IT", "ST"])
+    p = result["p_value"].dropna()
+    assert ((p >= 0) & (p <= 1)).all()
+    assert (result[result["row_type"] == "missing"]["ST"] >= 0).all()
+    format_table_one(result)
+
+
 def test_rows_without_a_group_value_are_reported(published_frame):
     frame = published_frame.copy()
     frame.loc[[0, 5], "group"] = np.nan
@@ -599,26 +624,39 @@ def test_counts_and_missing_add_up_to_the_group_size(pairs):
 # --------------------------------------------------------------------------------------------
 # Formatting
 # --------------------------------------------------------------------------------------------
+def test_labels_come_from_the_schema(result):
+    assert one_value(result, "age", "label").startswith(schema.LABELS["age"])
+    assert one_value(result, "hr_positive", "label") == schema.LABELS["hr_positive"]
+    assert one_value(result, "menopause", "label") == schema.LEVEL_LABELS["menopause"]["post"]
+    for level, label in schema.LEVEL_LABELS["site"].items():
+        assert level_row(result, "site", level)["level_label"] == label
+    assert list(variable_rows(result, "nodal_status")["level"][:-1]) == list(schema.NODAL_LEVELS)
+
+
 def test_format_table_one_strings(result):
     formatted = format_table_one(result)
     assert list(formatted.columns) == ["Characteristic", "IT (n = 119)", "ST (n = 81)", "p", "Test", "SMD"]
     assert (formatted.map(type) == str).all().all()
     by_name = formatted.set_index("Characteristic")
-    age = by_name.loc["Age at diagnosis (years), mean ± SD"]
+    age = by_name.loc[one_value(result, "age", "label") + ", mean ± SD"]
     assert (age["IT (n = 119)"], age["ST (n = 81)"], age["p"], age["Test"]) == (
         "50.4 ± 11.4", "51.9 ± 13.4", "0.39", TEST_T)
-    assert by_name.loc["Postmenopausal, n (%)", "IT (n = 119)"] == "58 (48.7%)"
-    assert by_name.loc["Metastasis site", "p"] == "0.009"
-    assert by_name.loc["    Metaplastic", "ST (n = 81)"] == "0 (0.0%)"
-    assert by_name.loc["    Liver TARE", "ST (n = 81)"] == "–"
+    assert by_name.loc[one_value(result, "menopause", "label") + ", n (%)", "IT (n = 119)"] == "58 (48.7%)"
+    assert by_name.loc[one_value(result, "site", "label"), "p"] == "0.009"
+    metaplastic = "    " + level_row(result, "histology", "metaplastic")["level_label"]
+    assert by_name.loc[metaplastic, "ST (n = 81)"] == "0 (0.0%)"
+    tare = "    " + level_row(result, "intervention", "liver_tare")["level_label"]
+    assert (by_name.loc[tare, "IT (n = 119)"], by_name.loc[tare, "ST (n = 81)"]) == ("7 (5.9%)", "–")
     assert (formatted["Characteristic"] == "    Missing").sum() == len(DEFAULT_VARIABLES)
+    missing_rows = formatted[formatted["Characteristic"] == "    Missing"]
+    assert set(missing_rows["p"]) == {""}
 
 
 def test_format_options(result):
     formatted = format_table_one(result, decimals=2, show_p=False)
     assert "p" not in formatted.columns and "Test" not in formatted.columns
     by_name = formatted.set_index("Characteristic")
-    assert by_name.loc["ER/PR+, n (%)", "IT (n = 119)"] == "85 (71.43%)"
+    assert by_name.loc[one_value(result, "hr_positive", "label") + ", n (%)", "IT (n = 119)"] == "85 (71.43%)"
 
 
 def test_format_median_iqr_and_small_p():
