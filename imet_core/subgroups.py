@@ -615,7 +615,8 @@ def _single_value(key: str, values: list[str]) -> tuple[str | None, str | None]:
     if not distinct or distinct == [""]:
         return None, f"Ignored the link parameter {key!r}: it has no value."
     if len(distinct) > 1:
-        return None, f"Ignored the link parameter {key!r}: it was given several different values ({', '.join(distinct)})."
+        values_text = ", ".join(distinct)
+        return None, f"Ignored the link parameter {key!r}: it was given several different values ({values_text})."
     return distinct[0], None
 
 

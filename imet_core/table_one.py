@@ -505,7 +505,9 @@ def _resolve_groups(column: pd.Series, name: str, group_levels: Sequence[object]
     return _Groups(tuple(levels), keys, masks, int((~assigned).sum()))
 
 
-def _resolve_variables(frame: pd.DataFrame, group: str, variables: Sequence[str] | None) -> tuple[list[VariableSpec], list[str]]:
+def _resolve_variables(
+    frame: pd.DataFrame, group: str, variables: Sequence[str] | None
+) -> tuple[list[VariableSpec], list[str]]:
     if variables is None:
         names = [v for v in DEFAULT_VARIABLES if v != group]
         skipped = [v for v in names if v not in frame.columns]
@@ -521,7 +523,8 @@ def _resolve_variables(frame: pd.DataFrame, group: str, variables: Sequence[str]
 
 
 def _empty_row(groups: _Groups) -> dict:
-    row = {column: "" for column in ("variable", "label", "level", "level_label", "row_type", "summary", "test", "note")}
+    text_columns = ("variable", "label", "level", "level_label", "row_type", "summary", "test", "note")
+    row = {column: "" for column in text_columns}
     row.update(p_value=math.nan, test_statistic=math.nan, test_df=math.nan, smd=math.nan)
     for key in groups.keys:
         row[key] = math.nan
@@ -689,10 +692,9 @@ def _missing_row(groups: _Groups, group_masks: list[np.ndarray], inapplicable: l
 
 
 def _assemble(rows: list[dict], keys: tuple[str, ...]) -> pd.DataFrame:
-    columns = [*_LEADING_COLUMNS, *keys, *_TRAILING_COLUMNS]
-    columns += [f"{stat}_{key}" for key in keys for stat in _PER_GROUP_STATS]
-    result = pd.DataFrame(rows, columns=columns)
-    numeric = [*keys, "p_value", "test_statistic", "test_df", "smd"] + columns[len(_LEADING_COLUMNS) + len(keys) + len(_TRAILING_COLUMNS):]
+    per_group = [f"{stat}_{key}" for key in keys for stat in _PER_GROUP_STATS]
+    result = pd.DataFrame(rows, columns=[*_LEADING_COLUMNS, *keys, *_TRAILING_COLUMNS, *per_group])
+    numeric = [*keys, "p_value", "test_statistic", "test_df", "smd", *per_group]
     return result.astype({column: "float64" for column in numeric})
 
 

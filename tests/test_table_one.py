@@ -665,3 +665,25 @@ def test_format_median_iqr_and_small_p():
     cell = formatted.loc["x, median [IQR]", "IT (n = 60)"]
     assert cell == "24.0 [12.9, 41.4]"
     assert formatted.loc["x, median [IQR]", "p"] == "<0.001"
+
+
+def test_on_a_loaded_registry():
+    import io
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bad_files.registry import csv_bytes, dates_rows
+
+    from imet_core.io import load_registry
+    registry = load_registry(io.BytesIO(csv_bytes(dates_rows())), name="registry.csv")
+    result = table_one(registry)
+    assert result.attrs["skipped_variables"] == []
+    counts = pd.crosstab(registry["nodal_status"], registry["group"])
+    for level in counts.index:
+        row = level_row(result, "nodal_status", level)
+        assert (row["IT"], row["ST"]) == (counts.loc[level, "IT"], counts.loc[level, "ST"])
+    missing = registry["histology"].isna().groupby(registry["group"]).sum()
+    row = level_row(result, "histology", "Missing")
+    assert (row["IT"], row["ST"]) == (missing["IT"], missing["ST"])
+    assert len(format_table_one(result)) == len(result) - 1 + (result["row_type"] == "level").groupby(
+        result["variable"]).any().sum()
