@@ -206,6 +206,8 @@ def test_selection_defaults_and_endpoint_helpers():
     assert (pdrs.time_column, pdrs.event_column, pdrs.delayed_entry_column) == ("pdrs_months", "dead", None)
     assert "metastasis diagnosis" in pdrs.endpoint_label
     assert Selection(SubgroupFilter(her2_positive="yes")).describe() == "HER2+ · OS · IT vs ST"
+    # hashable, so the pages can use it as a cache key
+    assert {Selection(SubgroupFilter(sites={"lung"})): 1}[Selection(SubgroupFilter(sites=frozenset({"lung"})))] == 1
 
 
 @pytest.mark.parametrize("kwargs, message", [
