@@ -1139,7 +1139,8 @@ def rmst(time, event, tau: float, *, entry=None, weights=None) -> RMSTResult:
 # ----------------------------------------------------------------------------------------------
 # Proportional-hazards test (cox.zph)
 # ----------------------------------------------------------------------------------------------
-def proportional_hazards_test(fit: CoxResult, transform: str = "km") -> pd.DataFrame:
+def proportional_hazards_test(fit: CoxResult, transform: str = "km", *,
+                              terms: dict | None = None) -> pd.DataFrame:
     """Test of proportional hazards on scaled Schoenfeld residuals, as R's ``cox.zph``.
 
     Survival 3.x computes a score test for adding x * g(t) to the model at the fitted beta,
@@ -1150,11 +1151,15 @@ def proportional_hazards_test(fit: CoxResult, transform: str = "km") -> pd.DataF
     fit : CoxResult
     transform : {"km", "identity", "log", "rank"}
         "km" uses 1 - S(t-) from the unweighted Kaplan-Meier of all rows (R's default).
+    terms : dict, optional
+        Groups of covariate columns tested together, e.g. ``{"site": ["site_liver",
+        "site_multiple"]}`` (R's ``cox.zph(terms = TRUE)`` for a factor). Default: one test per
+        covariate column.
 
     Returns
     -------
     DataFrame
-        Indexed by covariate and ``GLOBAL``, columns ``chisq, df, p``.
+        Indexed by covariate (or term) and ``GLOBAL``, columns ``chisq, df, p``.
     """
     dd = fit._data
     problem = _CoxProblem(dd["time"], dd["event"], dd["entry"], dd["weights"], dd["strata"],
@@ -1177,10 +1182,11 @@ def proportional_hazards_test(fit: CoxResult, transform: str = "km") -> pd.DataF
     gmean = ttimes[d > 0].mean()
     etimes, v, u = problem.event_time_terms(fit.coef)
     # g at each event time (the same for all tied events at that time)
-    g_lookup = {}
-    for tt, gg in zip(t[d > 0], ttimes[d > 0] - gmean):
-        g_lookup[tt] = gg
-    g = np.array([g_lookup[tt] for tt in etimes])
+    # g at each event time (the same for all tied events at that time)
+    event_t = t[d > 0]
+    event_g = ttimes[d > 0] - gmean
+    order = np.argsort(event_t, kind="stable")
+    g = event_g[order][np.searchsorted(event_t[order], etimes)]
     p = fit.coef.size
     imat = np.zeros((2 * p, 2 * p))
     imat[:p, :p] = v.sum(axis=0)
@@ -1188,14 +1194,26 @@ def proportional_hazards_test(fit: CoxResult, transform: str = "km") -> pd.DataF
     imat[p:, :p] = imat[:p, p:].T
     imat[p:, p:] = np.einsum("k,kij->ij", g ** 2, v)
     u2 = (g[:, None] * u).sum(axis=0)
-    rows = []
-    for j in range(p):
-        kk = list(range(p)) + [p + j]
-        uu = np.concatenate([np.zeros(p), [u2[j]]])
-        chisq = float(uu @ np.linalg.solve(imat[np.ix_(kk, kk)], uu))
-        rows.append((chisq, 1, float(stats.chi2.sf(chisq, 1))))
+    if terms is None:
+        terms = {name: [name] for name in fit.covariates}
+    position = {name: j for j, name in enumerate(fit.covariates)}
+    rows, names = [], []
+    for term, columns in terms.items():
+        jj = [position[c] for c in columns]
+        kk = list(range(p)) + [p + j for j in jj]
+        uu = np.concatenate([np.zeros(p), u2[jj]])
+        chisq = float(uu @ _solve(imat[np.ix_(kk, kk)], uu))
+        rows.append((chisq, len(jj), float(stats.chi2.sf(chisq, len(jj)))))
+        names.append(term)
     uu = np.concatenate([np.zeros(p), u2])
-    chisq = float(uu @ np.linalg.solve(imat, uu))
+    chisq = float(uu @ _solve(imat, uu))
     rows.append((chisq, p, float(stats.chi2.sf(chisq, p))))
     return pd.DataFrame(rows, columns=["chisq", "df", "p"],
-                        index=pd.Index(fit.covariates + ["GLOBAL"], name="covariate"))
+                        index=pd.Index(names + ["GLOBAL"], name="covariate"))
+
+
+def _solve(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.solve(matrix, vector)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(matrix, vector, rcond=None)[0]
