@@ -31,15 +31,16 @@ import datetime as _dt
 import hashlib
 import io as _io
 import os
-import re
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple, Sequence, Union
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from imet_core import MONTH_DAYS
 from imet_core import schema
@@ -50,6 +51,7 @@ __all__ = [
     "READ_BYTES_LIMIT",
     "Problem",
     "RegistryError",
+    "format_problem",
     "frame_fingerprint",
     "load_registry",
     "problems_frame",
@@ -66,16 +68,15 @@ Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Any]
 
 _HEADER_ROW = 1
 _FIRST_DATA_ROW = 2  # spreadsheet row of frame index 0 (header = row 1)
-_STRING = pd.StringDtype("pyarrow")
 
 _REQUIRED_DATES = ("date_diagnosis", "date_surgery", "date_metastasis", "date_last_followup")
 _REQUIRED_INTERVALS = ("mdfi_months", "os_months", "pdrs_months")
 _FILE_COLUMNS = frozenset(c.name for c in schema.CONTRACT_COLUMNS + schema.INTERVAL_COLUMNS)
 _DERIVED_ONLY = frozenset(c.name for c in schema.DERIVED_ONLY_COLUMNS)
 _COLUMN_ORDER = {name: i for i, name in enumerate(schema.FRAME_COLUMNS)}
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"  # 12, -3.5, .5, 1e3
+_DECIMAL_COMMA = r"[+-]?\d+,\d+"  # 12,5 (European spreadsheets)
+_ISO_DATE = r"\d{4}-\d{2}-\d{2}"  # YYYY-MM-DD
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,13 +340,22 @@ def _seekable(handle: Any) -> bool:
 
 @dataclass
 class _RawTable:
-    """Every cell of the file as text ("" when empty); header row kept apart."""
+    """Every cell of the file as text ("" when empty), one Arrow string array per column.
+
+    ``headers[i]`` is the header of ``columns[i]`` as written; every column has ``n_rows``
+    cells (the header row excluded).
+    """
 
     headers: list[str]
-    cells: pd.DataFrame  # columns 0..k-1, string dtype, no missing values
+    columns: list[pa.Array]
+    n_rows: int
     notices: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     decimal_comma_allowed: bool = True
+
+
+def _text_array(values: Sequence[str]) -> pa.Array:
+    return pa.array(list(values), type=pa.string())
 
 
 def _parse_table(data: bytes, source_name: str | None) -> _RawTable:
@@ -357,7 +367,7 @@ def _parse_table(data: bytes, source_name: str | None) -> _RawTable:
 
 def _parse_by_content(data: bytes, source_name: str | None) -> _RawTable:
     """Pick the reader from the file's first bytes (its extension is only a tie-breaker)."""
-    if not data.strip(b" \t\r\n\x00" + codecs.BOM_UTF8):
+    if _is_blank(data):
         raise _FileUnreadable("The file is empty.")
     if data.startswith(b"%PDF"):
         raise _FileUnreadable("This is a PDF document, not a table. Export the registry as "
@@ -372,7 +382,18 @@ def _parse_by_content(data: bytes, source_name: str | None) -> _RawTable:
     return _read_delimited(data, source_name)
 
 
+def _is_blank(data: bytes) -> bool:
+    """Nothing but spaces, line breaks, NUL bytes or a byte-order mark."""
+    blank = b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"
+    return not data[:65536].strip(blank) and not data.strip(blank)
+
+
 # --- CSV / TSV --------------------------------------------------------------------------------
+
+_BLOCK_BYTES = 16 * 1024 * 1024  # Arrow's CSV block: large enough for very wide rows
+
+_BINARY_MESSAGE = ("The file is not a table: it holds binary data. Load a CSV, TSV, Excel "
+                   "(.xlsx) or Parquet file.")
 
 
 def _decode_text(data: bytes) -> tuple[bytes, str]:
@@ -381,31 +402,28 @@ def _decode_text(data: bytes) -> tuple[bytes, str]:
         try:
             text = data.decode("utf-16")
         except UnicodeDecodeError:
-            raise _FileUnreadable("The file says it is UTF-16 text but is not readable as "
-                                  "such; save it as CSV UTF-8.") from None
-        return text.encode("utf-8"), text
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        if _looks_binary(data):
-            raise _FileUnreadable(_BINARY_MESSAGE) from None
-        line = data[: error.start].count(b"\n") + 1
-        raise _FileUnreadable(
-            f"The file is not UTF-8 text (the first character that is not UTF-8 is on line "
-            f"{line}); it is probably Latin-1 or Windows-1252. Save it as 'CSV UTF-8' and "
-            f"load it again.") from None
+            raise _FileUnreadable("The file says it is UTF-16 text but cannot be read as such; "
+                                  "save it as 'CSV UTF-8' and load it again.") from None
+        data = text.encode("utf-8")
+    else:
+        if data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8):]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            if _looks_binary(data):
+                raise _FileUnreadable(_BINARY_MESSAGE) from None
+            line = data[: error.start].count(b"\n") + 1
+            raise _FileUnreadable(
+                f"The file is not UTF-8 text (the first character that is not UTF-8 is on "
+                f"line {line}); it is probably Latin-1 or Windows-1252. Save it as "
+                f"'CSV UTF-8' and load it again.") from None
     if "\x00" in text:
-        if data[1::2].count(0) > 0.9 * (len(data) // 2) or data[0::2].count(0) > 0.9 * (len(data) // 2):
+        if _looks_like_utf16(data):
             raise _FileUnreadable("The file looks like UTF-16 text without a byte-order mark; "
                                   "save it as 'CSV UTF-8' and load it again.")
         raise _FileUnreadable(_BINARY_MESSAGE)
     return data, text
-
-
-_BINARY_MESSAGE = ("The file is not a table: it holds binary data. Load a CSV, TSV, Excel "
-                   "(.xlsx) or Parquet file.")
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -414,71 +432,71 @@ def _looks_binary(data: bytes) -> bool:
     return b"\x00" in sample or control > 0.05 * len(sample)
 
 
+def _looks_like_utf16(data: bytes) -> bool:
+    sample = data[:4096]
+    half = max(len(sample) // 2, 1)
+    return sample[1::2].count(0) > 0.9 * half or sample[0::2].count(0) > 0.9 * half
+
+
 def _detect_delimiter(text: str, source_name: str | None) -> str:
     """Comma, semicolon or tab: whichever occurs most in the header line."""
-    header_line = text.split("\n", 1)[0]
+    end = text.find("\n")
+    header_line = text if end < 0 else text[:end]
     counts = {sep: header_line.count(sep) for sep in (",", ";", "\t")}
     best = max(counts.values())
     suffix = Path(source_name).suffix.lower() if source_name else ""
     if suffix in (".tsv", ".tab") and counts["\t"] == best:
         return "\t"
-    for sep in (",", ";", "\t"):
-        if counts[sep] == best:
-            return sep
-    return ","  # unreachable: the loop always returns
+    return next(sep for sep in (",", ";", "\t") if counts[sep] == best)
 
 
 def _read_delimited(data: bytes, source_name: str | None) -> _RawTable:
     utf8, text = _decode_text(data)
     sep = _detect_delimiter(text, source_name)
-    cells, problems = _parse_delimited(utf8, text, sep)
-    if cells.shape[1] == 0:
-        raise _FileUnreadable("The file is empty.")
-    headers = list(cells.iloc[0].astype(object))
-    body = cells.iloc[1:].reset_index(drop=True)
-    body.columns = range(body.shape[1])
-    table = _RawTable(headers, body, problems=problems, decimal_comma_allowed=(sep != ","))
-    if len(headers) == 1 and not any(h in _FILE_COLUMNS for h in map(schema.canonical_header, headers)):
+    rows, problems = _parse_delimited(utf8, text, sep)
+    headers = [cells[0].as_py() if len(cells) else "" for cells in rows]
+    columns = [cells.slice(1) for cells in rows]
+    n_rows = max(len(columns[0]), 0) if columns else 0
+    table = _RawTable(headers, columns, n_rows, problems=problems,
+                      decimal_comma_allowed=(sep != ","))
+    if len(headers) == 1:
         table.notices.append("The file has a single column: its values are not separated by "
                              "commas, semicolons or tabs.")
     return table
 
 
-def _parse_delimited(utf8: bytes, text: str, sep: str) -> tuple[pd.DataFrame, list[Problem]]:
-    """All cells as text, header row included; fast path first, then tolerant readers."""
+def _parse_delimited(utf8: bytes, text: str, sep: str) -> tuple[list[pa.Array], list[Problem]]:
+    """Every column (header cell first) as text; fast path first, then tolerant readers."""
     try:
         return _parse_with_arrow(utf8, text, sep), []
-    except Exception:  # pyarrow refuses short rows, long rows and unclosed quotes
+    except (pa.ArrowInvalid, pa.ArrowException):  # short rows, long rows, unclosed quotes
         pass
     try:
         frame = pd.read_csv(_io.StringIO(text), sep=sep, header=None, dtype=str,
                             na_filter=False, skip_blank_lines=False, engine="c")
-        return frame.astype(_STRING), []
+        return [_text_array(frame[c].tolist()) for c in frame.columns], []
     except pd.errors.ParserError:  # rows longer than the header, or an unclosed quote
         return _parse_with_csv_module(text, sep)
 
 
-def _parse_with_arrow(utf8: bytes, text: str, sep: str) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
+def _parse_with_arrow(utf8: bytes, text: str, sep: str) -> list[pa.Array]:
     first_record = next(csv.reader(_io.StringIO(text), delimiter=sep), [])
     width = max(len(first_record), 1)
     table = pa_csv.read_csv(
         pa.BufferReader(utf8),
-        read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
-        parse_options=pa_csv.ParseOptions(delimiter=sep, newlines_in_values=True,
+        read_options=pa_csv.ReadOptions(autogenerate_column_names=True, block_size=_BLOCK_BYTES),
+        # Line breaks inside quoted cells need the slower chunker; without quotes there are none.
+        parse_options=pa_csv.ParseOptions(delimiter=sep, newlines_in_values='"' in text,
                                           ignore_empty_lines=False),
         convert_options=pa_csv.ConvertOptions(
             column_types={f"f{i}": pa.string() for i in range(width)},
             strings_can_be_null=False, quoted_strings_can_be_null=False),
     )
-    frame = table.to_pandas(types_mapper={pa.string(): _STRING}.get)
-    frame.columns = range(frame.shape[1])
-    return frame.astype(_STRING)
+    return [pc.cast(table.column(i), pa.string()).combine_chunks()
+            for i in range(table.num_columns)]
 
 
-def _parse_with_csv_module(text: str, sep: str) -> tuple[pd.DataFrame, list[Problem]]:
+def _parse_with_csv_module(text: str, sep: str) -> tuple[list[pa.Array], list[Problem]]:
     """Slow, tolerant reader for the error path: reports rows wider than the header."""
     try:
         records = list(csv.reader(_io.StringIO(text), delimiter=sep, strict=True))
@@ -488,15 +506,15 @@ def _parse_with_csv_module(text: str, sep: str) -> tuple[pd.DataFrame, list[Prob
                               "the file.") from None
     width = len(records[0]) if records else 0
     problems = []
-    for index, record in enumerate(records[1:], start=_FIRST_DATA_ROW):
+    for row, record in enumerate(records[1:], start=_FIRST_DATA_ROW):
         extra = [cell for cell in record[width:] if cell.strip()]
         if extra:
-            problems.append(Problem(index, None, sep.join(extra),
-                                    f"Row {index} has {len(record)} cells but the header row "
-                                    f"names only {width} columns."))
-    rows = [record[:width] + [""] * (width - len(record)) for record in records]
-    frame = pd.DataFrame(rows, columns=range(width), dtype=object)
-    return frame.astype(_STRING), problems
+            problems.append(Problem(row, None, sep.join(extra), (
+                f"Row {row} has {len(record)} cells but the header row names only {width} "
+                "columns.")))
+    columns = [_text_array([record[c] if c < len(record) else "" for record in records])
+               for c in range(width)]
+    return columns, problems
 
 
 # --- Excel ------------------------------------------------------------------------------------
@@ -520,13 +538,12 @@ def _read_xlsx(data: bytes) -> _RawTable:
         raise _FileUnreadable(f"The first sheet ('{title}') of the workbook is empty.")
     width = max(len(row) for row in rows)
     texts = [[_cell_text(v) for v in row] + [""] * (width - len(row)) for row in rows]
-    body = pd.DataFrame(texts[1:], columns=range(width), dtype=object)
-    body = body.astype(_STRING) if len(body) else pd.DataFrame(
-        {i: pd.Series([], dtype=_STRING) for i in range(width)})
-    return _RawTable(texts[0], body, notices=notices)
+    columns = [_text_array([row[c] for row in texts[1:]]) for c in range(width)]
+    return _RawTable(texts[0], columns, len(texts) - 1, notices=notices)
 
 
-def _xlsx_first_sheet(data: bytes) -> tuple[list[list[Any]], list[tuple[int, int]], str, list[str]]:
+def _xlsx_first_sheet(data: bytes) -> tuple[list[list[Any]], list[tuple[int, int]], str,
+                                            list[str]]:
     import openpyxl
 
     with _quiet_openpyxl():
@@ -549,7 +566,7 @@ def _quiet_openpyxl() -> Iterator[None]:
         yield
 
 
-def _xlsx_rows(sheet) -> tuple[list[list[Any]], list[tuple[int, int]]]:
+def _xlsx_rows(sheet: Any) -> tuple[list[list[Any]], list[tuple[int, int]]]:
     """Cell values of a read-only sheet, and the (row, column) positions holding formulas."""
     rows: list[list[Any]] = []
     formulas: list[tuple[int, int]] = []
@@ -557,13 +574,10 @@ def _xlsx_rows(sheet) -> tuple[list[list[Any]], list[tuple[int, int]]]:
         for r, row in enumerate(sheet.iter_rows()):
             values = []
             for c, cell in enumerate(row):
-                value = getattr(cell, "value", None)
                 if getattr(cell, "data_type", None) == "f":
                     formulas.append((r, c))
-                values.append(value)
+                values.append(getattr(cell, "value", None))
             rows.append(values)
-    while rows and all(_cell_text(v) == "" for v in rows[-1]):
-        rows.pop()  # trailing empty rows an editor left behind
     return rows, formulas
 
 
@@ -578,22 +592,22 @@ def _fill_formula_results(data: bytes, rows: list[list[Any]],
             cached = [list(row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
         finally:
             workbook.close()
-    missing = []
+    never_calculated = []
     for r, c in formulas:
-        if r >= len(rows):
-            continue
         value = cached[r][c] if r < len(cached) and c < len(cached[r]) else None
         if value is None:
-            missing.append(f"{_column_letter(c)}{r + 1}")
+            never_calculated.append(f"{_column_letter(c)}{r + 1}")
         rows[r][c] = value
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    if never_calculated:
+        shown = ", ".join(never_calculated[:5])
+        if len(never_calculated) > 5:
+            shown += f" and {len(never_calculated) - 5} more"
         raise _FileUnreadable(f"Cells {shown} hold formulas whose results were never calculated "
                               "and saved; open the workbook in Excel, save it, and load it again.")
 
 
 def _cell_text(value: Any) -> str:
-    """A typed cell (Excel) as the text a user would see; "" when empty."""
+    """A typed cell (Excel) as the text a user sees; "" when empty, dates as YYYY-MM-DD."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -619,7 +633,6 @@ def _cell_text(value: Any) -> str:
 
 
 def _read_parquet(data: bytes) -> _RawTable:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -628,23 +641,17 @@ def _read_parquet(data: bytes) -> _RawTable:
         raise _FileUnreadable(f"The file is not a readable Parquet file "
                               f"({type(error).__name__}).") from None
     headers = [str(h) for h in table.column_names]
-    columns = {}
+    columns = []
     for i, header in enumerate(headers):
         try:
-            columns[i] = _arrow_column_text(table.column(i))
+            columns.append(_arrow_column_text(table.column(i)))
         except _FileUnreadable as unreadable:
             raise _FileUnreadable(f"Column '{header}': {unreadable.message}") from None
-    body = pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
-    if not columns:
-        body = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
-    return _RawTable(headers, body)
+    return _RawTable(headers, columns, table.num_rows)
 
 
-def _arrow_column_text(column) -> pd.Series:
-    """A typed Parquet column as text ("" when null), dates as YYYY-MM-DD."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+def _arrow_column_text(column: pa.ChunkedArray) -> pa.Array:
+    """A typed Parquet column as text ("" when null); dates as YYYY-MM-DD."""
     kind = column.type
     if pa.types.is_dictionary(kind):
         column = column.cast(kind.value_type)
@@ -652,23 +659,22 @@ def _arrow_column_text(column) -> pd.Series:
     if pa.types.is_nested(kind):
         raise _FileUnreadable("it holds lists or records, not single values.")
     if pa.types.is_timestamp(kind):
-        values = column.to_pandas()
-        if getattr(values.dt, "tz", None) is not None:
-            values = values.dt.tz_localize(None)
-        midnight = values.dt.normalize() == values
-        text = values.dt.strftime("%Y-%m-%d").where(midnight, values.astype(str))
-        return text.where(values.notna(), "").astype(_STRING)
-    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        try:
-            column = pc.cast(column, pa.string())
-        except Exception:
-            raise _FileUnreadable("it holds binary data, not text.") from None
+        column = _timestamps_as_text(column)
     try:
         text = pc.cast(column, pa.string())
-    except Exception:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise _FileUnreadable(f"its values ({kind}) cannot be read as text.") from None
-    text = pc.fill_null(text, "")
-    return pd.Series(text.to_pandas(types_mapper={pa.string(): _STRING}.get)).astype(_STRING)
+    return pc.fill_null(text, "").combine_chunks()
+
+
+def _timestamps_as_text(column: pa.ChunkedArray) -> pa.Array:
+    """Midnight timestamps as YYYY-MM-DD; others keep their time of day (and fail as dates)."""
+    values = pd.Series(column.to_pandas())
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_localize(None)
+    midnight = values.dt.normalize() == values
+    text = values.dt.strftime("%Y-%m-%d").where(midnight, values.astype(str))
+    return _text_array(text.where(values.notna(), "").tolist())
 
 
 def _column_letter(index: int) -> str:
@@ -682,8 +688,55 @@ def _column_letter(index: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Validation
+# Validation (column operations on Arrow arrays and numpy masks; no loop over rows)
 # --------------------------------------------------------------------------------------------
+
+
+def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow boolean array as a numpy mask, null = False."""
+    filled = pc.fill_null(values, False)
+    if isinstance(filled, pa.ChunkedArray):
+        filled = filled.combine_chunks()
+    return filled.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def _matches(text: pa.Array, pattern: str) -> np.ndarray:
+    """Cells matching a regular expression as a whole."""
+    return _mask(pc.match_substring_regex(text, f"^(?:{pattern})$"))
+
+
+# Status of a cell after parsing; each code but _VALID has its message per kind.
+_VALID, _NOT_A_NUMBER, _UNKNOWN_LEVEL, _NOT_YES_NO, _NOT_ISO, _NOT_A_DATE, _OUT_OF_YEARS = range(7)
+
+_STATUS_MESSAGES: dict[Kind, dict[int, str]] = {
+    Kind.NUMBER: {_NOT_A_NUMBER: "{label} '{{value}}' is not a number."},
+    Kind.CATEGORY: {_UNKNOWN_LEVEL: ("{label} '{{value}}' is not one of the allowed values: "
+                                     "{levels}.")},
+    Kind.YES_NO: {_NOT_YES_NO: ("{label} '{{value}}' is not yes or no (also accepted: "
+                                "true/false, 1/0).")},
+    Kind.DATE: {
+        _NOT_ISO: ("{label} '{{value}}' is not an ISO date; dates must be written YYYY-MM-DD "
+                   "(for example 2019-07-25), so that day and month cannot be confused."),
+        _NOT_A_DATE: ("{label} '{{value}}' is not a real calendar date; dates must be real "
+                      "ISO dates (YYYY-MM-DD)."),
+        _OUT_OF_YEARS: ("{label} '{{value}}' is outside the years "
+                        f"{schema.EARLIEST_YEAR}-{schema.LATEST_YEAR}; check the year."),
+    },
+}
+
+
+def _month_length(year: np.ndarray, month: np.ndarray) -> np.ndarray:
+    """Days in each month, Gregorian leap years (divisible by 4, not by 100 unless by 400)."""
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    lengths = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+    days = lengths[np.clip(month, 1, 12) - 1]
+    return days + ((month == 2) & leap)
+
+
+def _months_between(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """Months between two datetime64 arrays; a month is 30.4375 days (contract section 1)."""
+    days = (later - earlier) / np.timedelta64(1, "D")
+    return days / MONTH_DAYS
 
 
 class _Problems:
@@ -699,11 +752,12 @@ class _Problems:
         if len(self.items) < PROBLEM_LIMIT:
             self.items.append(problem)
 
-    def cells(self, mask: np.ndarray, column: str, values: pd.Series, template: str,
-              **fields: pd.Series) -> None:
-        """One problem per flagged row; ``template`` is formatted with ``value`` and ``fields``.
+    def cells(self, mask: np.ndarray, column: str, values: pa.Array, template: str,
+              **fields: pa.Array | np.ndarray) -> None:
+        """One problem per flagged row of ``column``.
 
-        ``values`` are the cells of ``column`` as written (the problem's value).
+        ``values`` are the cells of ``column`` as written (each problem's value);
+        ``template`` is formatted with ``value`` and each of ``fields`` at that row.
         """
         if self.live is not None:
             mask = mask & self.live
@@ -713,11 +767,15 @@ class _Problems:
         if room <= 0 or len(index) == 0:
             return
         index = index[:room]
-        shown = values.iloc[index].to_numpy(dtype=object)
-        extra = {key: series.iloc[index].to_numpy(dtype=object) for key, series in fields.items()}
-        for i, (position, value) in enumerate(zip(index, shown)):
+        take = pa.array(index, type=pa.int64())
+        shown = values.take(take).to_pylist()
+        extra = {key: [v.strip() if isinstance(v, str) else v for v in
+                       (field.take(take).to_pylist() if isinstance(field, pa.Array)
+                        else field[index].tolist())]
+                 for key, field in fields.items()}
+        for i, (position, value) in enumerate(zip(index.tolist(), shown)):
             message = template.format(value=value, **{k: v[i] for k, v in extra.items()})
-            self.items.append(Problem(int(position) + _FIRST_DATA_ROW, column, value, message))
+            self.items.append(Problem(position + _FIRST_DATA_ROW, column, value, message))
 
     def sorted(self) -> list[Problem]:
         def key(problem: Problem) -> tuple:
@@ -726,15 +784,41 @@ class _Problems:
         return sorted(self.items, key=key)
 
 
-def _months(later: pd.Series, earlier: pd.Series) -> np.ndarray:
-    """Months between two date columns; a month is 30.4375 days (contract section 1)."""
-    days = (later - earlier).dt.total_seconds().to_numpy(dtype=float) / 86400.0
-    return days / MONTH_DAYS
+@dataclass
+class _Cells:
+    """One registry column of the file, parsed through its distinct values.
 
+    Registry columns repeat few distinct values (levels, dates, ages), so every cell-level
+    operation runs once per distinct value (``uniques``) and is spread back to the rows with
+    ``codes`` (a numpy gather): fast for a million rows, and still vectorised when every
+    value is distinct.
+    """
 
-def _flag(series: pd.Series) -> np.ndarray:
-    """A boolean Series (possibly nullable) as a plain numpy mask, missing = False."""
-    return series.to_numpy(dtype=bool, na_value=False)
+    raw: pa.Array            # cells as written, one per row
+    codes: np.ndarray        # row -> position in ``uniques``
+    uniques: pa.Array        # distinct cells as written
+    stripped: pa.Array       # ``uniques`` without surrounding spaces
+    lower: pa.Array          # ``stripped`` in lower case
+    unique_blank: np.ndarray  # which ``uniques`` read as an empty cell
+    blank: np.ndarray        # which rows are empty
+
+    @classmethod
+    def of(cls, raw: pa.Array) -> "_Cells":
+        encoded = pc.dictionary_encode(raw)
+        uniques = encoded.dictionary
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+        stripped = pc.utf8_trim_whitespace(uniques)
+        lower = pc.utf8_lower(stripped)
+        unique_blank = _mask(pc.is_in(lower, value_set=pa.array(schema.MISSING_SPELLINGS)))
+        return cls(raw, codes, uniques, stripped, lower, unique_blank, unique_blank[codes])
+
+    def per_row(self, per_unique: np.ndarray) -> np.ndarray:
+        """Spread a result computed per distinct value back to the rows."""
+        return per_unique[self.codes]
+
+    def stripped_per_row(self) -> np.ndarray:
+        """Cells without surrounding spaces, one per row (object array)."""
+        return self.per_row(self.stripped.to_numpy(zero_copy_only=False).astype(object))
 
 
 class _Validator:
@@ -747,27 +831,27 @@ class _Validator:
         for problem in table.problems:
             self.problems.add(problem)
         self.notices = list(table.notices)
-        self.raw: dict[str, pd.Series] = {}       # canonical name -> cells as written
-        self.blank: dict[str, np.ndarray] = {}    # canonical name -> empty-cell mask
-        self.parsed: dict[str, pd.Series] = {}    # canonical name -> typed values
+        self.cells: dict[str, _Cells] = {}        # canonical name -> the file's column
+        self.parsed: dict[str, np.ndarray] = {}   # canonical name -> typed values
         self.ok: dict[str, np.ndarray] = {}       # canonical name -> parsed and not empty
         self.ignored: list[str] = []
         self.form: str | None = None
-        self.n = 0
+        self.n = table.n_rows
+        self.filled = np.ones(self.n, dtype=bool)
         self.decimal_comma_used = False
 
     # --- driver ---------------------------------------------------------------------------
 
     def run(self) -> pd.DataFrame:
         self._drop_trailing_blank_rows()
-        columns = self._match_headers()
-        if columns is None:  # not a registry table at all: one clear problem is enough
+        positions = self._match_headers()
+        if positions is None:  # not a registry table at all: one clear problem is enough
             raise self._error()
         if self.n == 0:
             self.problems.add(Problem(None, None, None,
                                       "The file has a header row but no patient rows."))
         self._flag_interior_blank_rows()
-        self._take_columns(columns)
+        self.cells = {name: _Cells.of(self.table.columns[p]) for name, p in positions.items()}
         self.form = self._decide_form()
         self._check_cells()
         self._check_rows()
@@ -779,33 +863,49 @@ class _Validator:
         return RegistryError(self.problems.sorted(), total=self.problems.total,
                              notices=self.notices, source_name=self.source_name)
 
+    def _raw(self, name: str) -> pa.Array:
+        return self.cells[name].raw
+
+    def _blank(self, name: str) -> np.ndarray:
+        """Empty cells of a column; a column absent from the file is empty everywhere."""
+        return self.cells[name].blank if name in self.cells else np.ones(self.n, dtype=bool)
+
     # --- rows and headers -----------------------------------------------------------------
 
-    def _nonblank_rows(self) -> np.ndarray:
-        cells = self.table.cells
-        filled = np.zeros(len(cells), dtype=bool)
-        for position in range(cells.shape[1]):
-            filled |= _flag(cells[position].str.strip() != "")
+    @staticmethod
+    def _has_content(column: pa.Array) -> np.ndarray:
+        return _mask(pc.not_equal(pc.utf8_trim_whitespace(column), ""))
+
+    def _rows_with_content(self) -> np.ndarray:
+        """Rows with at least one non-blank cell; each column only looks at rows still empty."""
+        filled = np.zeros(self.n, dtype=bool)
+        unknown = np.arange(self.n)
+        for column in self.table.columns:
+            if len(unknown) == 0:
+                break
+            found = self._has_content(column.take(pa.array(unknown, type=pa.int64())))
+            filled[unknown[found]] = True
+            unknown = unknown[~found]
         return filled
 
     def _drop_trailing_blank_rows(self) -> None:
-        filled = self._nonblank_rows()
+        filled = self._rows_with_content()
         last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
-        dropped = len(filled) - last
+        dropped = self.n - last
         if dropped:
-            self.table.cells = self.table.cells.iloc[:last]
+            self.table.columns = [column.slice(0, last) for column in self.table.columns]
             self.notices.append(f"{dropped:,} empty row{'s' if dropped != 1 else ''} after the "
                                 f"last patient {'were' if dropped != 1 else 'was'} skipped.")
         self.filled = filled[:last]
         self.n = last
 
     def _flag_interior_blank_rows(self) -> None:
-        empty = ~self.filled
-        for position in np.flatnonzero(empty)[:PROBLEM_LIMIT]:
-            row = int(position) + _FIRST_DATA_ROW
-            self.problems.add(Problem(row, None, "", f"Row {row} is empty; remove empty rows "
-                                                    "between patients."))
-        self.problems.total += max(0, int(empty.sum()) - PROBLEM_LIMIT)
+        empty = np.flatnonzero(~self.filled)
+        for position in empty[:PROBLEM_LIMIT].tolist():
+            row = position + _FIRST_DATA_ROW
+            self.problems.add(Problem(row, None, "", (
+                f"Row {row} is empty; remove empty rows between patients.")))
+        self.problems.total += max(0, len(empty) - PROBLEM_LIMIT)
         self.problems.live = self.filled
 
     def _match_headers(self) -> dict[str, int] | None:
@@ -822,7 +922,7 @@ class _Validator:
             return None
         for name, found in known.items():
             if len(found) > 1:
-                letters = ", ".join(_column_letter(p) for p in found)
+                letters = " and ".join(_column_letter(p) for p in found)
                 written = " | ".join(str(self.table.headers[p]) for p in found)
                 self.problems.add(Problem(_HEADER_ROW, name, written, (
                     f"Column '{name}' appears {len(found)} times (columns {letters}); keep only "
@@ -831,45 +931,38 @@ class _Validator:
         return {name: found[0] for name, found in known.items()}
 
     def _note_ignored_columns(self, positions: dict[str, list[int]]) -> None:
-        cells = self.table.cells
         for name, found in positions.items():
             if name in _FILE_COLUMNS:
                 continue
             for position in found:
                 header = str(self.table.headers[position])
                 if name == "":
-                    if not _flag(cells[position].str.strip() != "").any():
+                    if not self._has_content(self.table.columns[position]).any():
                         continue  # an empty column an editor left behind
                     header = f"(unnamed column {_column_letter(position)})"
                 self.ignored.append(header)
         if self.ignored:
-            derived = [h for h in self.ignored if schema.canonical_header(h) in _DERIVED_ONLY]
             self.notices.append("Columns that are not part of the registry format were ignored: "
                                 + ", ".join(self.ignored) + ".")
+            derived = [h for h in self.ignored if schema.canonical_header(h) in _DERIVED_ONLY]
             if derived:
                 self.notices.append("Derived columns are always recomputed from the registry "
-                                    "columns: " + ", ".join(derived) + ".")
-
-    def _take_columns(self, columns: dict[str, int]) -> None:
-        for name, position in columns.items():
-            raw = self.table.cells[position].reset_index(drop=True)
-            self.raw[name] = raw
-            self.blank[name] = _flag(raw.str.strip().str.lower().isin(schema.MISSING_SPELLINGS))
+                                    "columns, never read: " + ", ".join(derived) + ".")
 
     def _decide_form(self) -> str | None:
         """"dates" when the four dates are given, "intervals" when the three intervals are."""
-        has_dates = all(name in self.raw for name in _REQUIRED_DATES)
-        has_intervals = all(name in self.raw for name in _REQUIRED_INTERVALS)
-        dates_all_blank = has_dates and all(self.blank[n].all() for n in _REQUIRED_DATES)
+        has_dates = all(name in self.cells for name in _REQUIRED_DATES)
+        has_intervals = all(name in self.cells for name in _REQUIRED_INTERVALS)
+        dates_all_blank = has_dates and all(self._blank(n).all() for n in _REQUIRED_DATES)
         if has_dates and not (has_intervals and dates_all_blank):
             return "dates"
         if has_intervals:
             return "intervals"
-        dates_found = sum(name in self.raw for name in _REQUIRED_DATES)
-        intervals_found = sum(name in self.raw for name in _REQUIRED_INTERVALS)
+        dates_found = sum(name in self.cells for name in _REQUIRED_DATES)
+        intervals_found = sum(name in self.cells for name in _REQUIRED_INTERVALS)
         wanted = _REQUIRED_INTERVALS if intervals_found > dates_found else _REQUIRED_DATES
         for name in wanted:
-            if name not in self.raw:
+            if name not in self.cells:
                 self.problems.add(Problem(_HEADER_ROW, name, None, (
                     f"Required column '{name}' ({schema.LABELS[name]}) is missing. Give the four "
                     f"dates ({', '.join(_REQUIRED_DATES)}) or the three intervals "
@@ -878,7 +971,7 @@ class _Validator:
 
     # --- single cells ---------------------------------------------------------------------
 
-    def _required_everywhere(self, column: schema.Column) -> str | None:
+    def _why_required(self, column: schema.Column) -> str | None:
         """Why an empty cell of this column is a problem, or None when it may be empty."""
         if column.required is Requirement.ALWAYS:
             return "it is required for every patient"
@@ -890,113 +983,129 @@ class _Validator:
 
     def _check_cells(self) -> None:
         for column in schema.CONTRACT_COLUMNS + schema.INTERVAL_COLUMNS:
-            if column.name not in self.raw:
-                if column.required is Requirement.ALWAYS or column.required is Requirement.IT_ROWS:
-                    self.problems.add(Problem(_HEADER_ROW, column.name, None, (
-                        f"Required column '{column.name}' ({column.label}) is missing.")))
-                continue
-            self._check_column(column)
+            if column.name in self.cells:
+                self._check_column(column)
+            elif column.required in (Requirement.ALWAYS, Requirement.IT_ROWS):
+                self.problems.add(Problem(_HEADER_ROW, column.name, None, (
+                    f"Required column '{column.name}' ({column.label}) is missing.")))
 
     def _check_column(self, column: schema.Column) -> None:
-        name = column.name
-        raw, blank = self.raw[name], self.blank[name]
-        why = self._required_everywhere(column)
+        cells = self.cells[column.name]
+        why = self._why_required(column)
         if why:
-            self.problems.cells(blank, name, raw, f"{column.label} is empty; {why}.")
-        parse = {Kind.TEXT: self._parse_text, Kind.NUMBER: self._parse_number,
-                 Kind.CATEGORY: self._parse_category, Kind.YES_NO: self._parse_yes_no,
-                 Kind.DATE: self._parse_date}[column.kind]
-        parsed, valid = parse(column, raw, blank)
-        self.parsed[name] = parsed
-        self.ok[name] = valid & ~blank
+            self.problems.cells(cells.blank, column.name, cells.raw,
+                                f"{column.label} is empty; {why}.")
+        if column.kind is Kind.TEXT:
+            values, valid = self._parse_text(column, cells)
+        else:
+            parse = {Kind.NUMBER: self._parse_numbers, Kind.CATEGORY: self._parse_levels,
+                     Kind.YES_NO: self._parse_yes_no, Kind.DATE: self._parse_dates}[column.kind]
+            unique_values, unique_status = parse(column, cells)
+            values, status = cells.per_row(unique_values), cells.per_row(unique_status)
+            for code, message in _STATUS_MESSAGES[column.kind].items():
+                self.problems.cells((status == code) & ~cells.blank, column.name, cells.raw,
+                                    message.format(label=column.label, levels=", ".join(column.levels)))
+            valid = status == _VALID
+            values = self._check_range(column, cells, values, valid)
+        self.parsed[column.name] = values
+        self.ok[column.name] = valid & ~cells.blank
 
-    def _parse_text(self, column, raw, blank):
-        values = raw.astype(object).where(~blank, np.nan)
+    def _parse_text(self, column: schema.Column, cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
+        values = cells.raw.to_numpy(zero_copy_only=False).astype(object)
+        values[cells.blank] = np.nan
         if column.name == "patient_id":
-            self._check_unique_ids(raw, blank)
+            self._check_unique_ids(cells)
         return values, np.ones(self.n, dtype=bool)
 
-    def _check_unique_ids(self, raw: pd.Series, blank: np.ndarray) -> None:
-        ids = raw.str.strip()
-        repeated = _flag(ids.duplicated(keep=False)) & ~blank
+    def _check_unique_ids(self, cells: _Cells) -> None:
+        """Every row of a repeated patient_id is reported, naming the other rows."""
+        # ids equal after trimming spaces are the same id
+        same = pc.dictionary_encode(cells.stripped).indices.to_numpy(zero_copy_only=False)
+        codes = cells.per_row(same.astype(np.intp, copy=False))
+        counts = np.bincount(codes, minlength=len(cells.uniques))
+        repeated = (counts[codes] > 1) & ~cells.blank & self.filled
         if not repeated.any():
             return
         positions = np.flatnonzero(repeated)
-        rows = pd.Series(positions + _FIRST_DATA_ROW, index=ids.to_numpy(dtype=object)[positions])
-        grouped = rows.groupby(level=0, sort=False)
-        listing = grouped.agg(lambda r: _row_list(r.to_numpy()))
-        where = pd.Series(listing.reindex(ids.to_numpy(dtype=object)).to_numpy(), dtype=object)
-        self.problems.cells(repeated, "patient_id", raw,
-                            "Patient ID '{value}' appears on {rows}; each patient must have "
-                            "exactly one row.", rows=where)
+        rows = pd.Series(positions + _FIRST_DATA_ROW).groupby(codes[positions], sort=False)
+        listing = rows.agg(lambda r: _row_list(r.to_numpy()))
+        where = np.empty(self.n, dtype=object)
+        where[positions] = listing.reindex(codes[positions]).to_numpy()
+        self.problems.cells(repeated, "patient_id", cells.raw, (
+            "Patient ID '{value}' appears on {rows}; each patient must have exactly one row."),
+            rows=where)
 
-    def _parse_number(self, column, raw, blank):
-        text = raw.str.strip()
-        plain = _flag(text.str.fullmatch(_NUMBER.pattern))
-        comma = _flag(text.str.fullmatch(_DECIMAL_COMMA.pattern)) & self.table.decimal_comma_allowed
-        if comma.any():
+    def _parse_numbers(self, column: schema.Column,
+                       cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
+        text = cells.stripped
+        plain = _matches(text, _NUMBER)
+        comma = _matches(text, _DECIMAL_COMMA) if self.table.decimal_comma_allowed \
+            else np.zeros(len(text), dtype=bool)
+        if (comma & ~cells.unique_blank).any():
             self.decimal_comma_used = True
-            text = text.where(~comma, text.str.replace(",", ".", regex=False))
-        valid = plain | comma
-        values = pd.to_numeric(text.where(valid, None).astype(object), errors="coerce")
-        values = pd.Series(values.to_numpy(dtype=float), index=raw.index)
-        valid &= np.isfinite(values.to_numpy())
-        self.problems.cells(~valid & ~blank, column.name, raw,
-                            f"{column.label} '{{value}}' is not a number.")
-        values = values.where(valid & ~blank)
-        self._check_range(column, raw, values)
-        return values, valid
+            text = pc.if_else(pa.array(comma), pc.replace_substring(text, ",", "."), text)
+        readable = plain | comma
+        chosen = pc.if_else(pa.array(readable), text, pa.scalar(None, pa.string()))
+        values = np.asarray(pc.cast(chosen, pa.float64()).to_numpy(zero_copy_only=False),
+                            dtype=float)
+        valid = readable & np.isfinite(values)
+        values = np.where(valid, values, np.nan)
+        return values, np.where(valid, _VALID, _NOT_A_NUMBER)
 
-    def _check_range(self, column: schema.Column, raw: pd.Series, values: pd.Series) -> None:
-        v = values.to_numpy()
+    def _check_range(self, column: schema.Column, cells: _Cells, values: np.ndarray,
+                     valid: np.ndarray) -> np.ndarray:
+        """Range of numbers (age 18-100; intervals not negative in the intervals form)."""
+        if column.kind is not Kind.NUMBER:
+            return values
+        values = np.where(valid & ~cells.blank, values, np.nan)
         with np.errstate(invalid="ignore"):
             if column.maximum is not None and column.minimum is not None:
-                outside = (v < column.minimum) | (v > column.maximum)
-                self.problems.cells(outside, column.name, raw, (
+                outside = (values < column.minimum) | (values > column.maximum)
+                self.problems.cells(outside, column.name, cells.raw, (
                     f"{column.label} {{value}} is outside {column.minimum:g}-{column.maximum:g} "
                     f"{column.unit}."))
             elif column.minimum == 0.0 and self.form == "intervals":
-                # Negative intervals: in the dates form the dates decide (agreement check).
-                self.problems.cells(v < 0, column.name, raw, (
+                # Negative intervals; in the dates form the dates decide (agreement check).
+                self.problems.cells(values < 0, column.name, cells.raw, (
                     f"{column.label} is {{value}}, which is negative; a time interval cannot be "
                     "negative."))
+        return values
 
-    def _parse_category(self, column, raw, blank):
+    def _parse_levels(self, column: schema.Column,
+                      cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
         lookup = {level.lower(): level for level in column.levels}
-        values = raw.str.strip().str.lower().astype(object).map(lookup)
-        valid = values.notna().to_numpy()
-        self.problems.cells(~valid & ~blank, column.name, raw, (
-            f"{column.label} '{{value}}' is not one of the allowed values: "
-            f"{', '.join(column.levels)}."))
-        return values.where(~blank, np.nan).astype(object), valid
+        values = np.array([lookup.get(v, np.nan) for v in cells.lower.to_pylist()],
+                          dtype=object)
+        known = np.array([v in lookup for v in cells.lower.to_pylist()], dtype=bool)
+        return values, np.where(known, _VALID, _UNKNOWN_LEVEL)
 
-    def _parse_yes_no(self, column, raw, blank):
-        lower = raw.str.strip().str.lower()
-        yes = _flag(lower.isin(schema.TRUE_SPELLINGS))
-        no = _flag(lower.isin(schema.FALSE_SPELLINGS))
-        valid = yes | no
-        self.problems.cells(~valid & ~blank, column.name, raw, (
-            f"{column.label} '{{value}}' is not yes or no (also accepted: true/false, 1/0)."))
-        return pd.Series(yes, index=raw.index), valid
+    def _parse_yes_no(self, column: schema.Column,
+                      cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
+        yes = _mask(pc.is_in(cells.lower, value_set=pa.array(schema.TRUE_SPELLINGS)))
+        no = _mask(pc.is_in(cells.lower, value_set=pa.array(schema.FALSE_SPELLINGS)))
+        return yes, np.where(yes | no, _VALID, _NOT_YES_NO)
 
-    def _parse_date(self, column, raw, blank):
-        text = raw.str.strip()
-        iso = _flag(text.str.fullmatch(_ISO_DATE.pattern))
-        dates = pd.to_datetime(text.where(iso, None).astype(object), format="%Y-%m-%d",
-                               errors="coerce")
-        dates = pd.Series(dates.to_numpy(dtype="datetime64[ns]"), index=raw.index)
-        real = dates.notna().to_numpy()
-        self.problems.cells(~iso & ~blank, column.name, raw, (
-            f"{column.label} '{{value}}' is not an ISO date; dates must be written YYYY-MM-DD "
-            "(for example 2019-07-25), so that day and month cannot be confused."))
-        self.problems.cells(iso & ~real & ~blank, column.name, raw, (
-            f"{column.label} '{{value}}' is not a real calendar date; dates must be real ISO "
-            "dates (YYYY-MM-DD)."))
-        return dates.where(real), real
+    def _parse_dates(self, column: schema.Column,
+                     cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
+        text = cells.stripped
+        iso = _matches(text, _ISO_DATE)
+        filler = pc.if_else(pa.array(iso), text, "1970-01-01")
+        year, month, day = (
+            np.asarray(pc.cast(pc.utf8_slice_codeunits(filler, start, stop), pa.int64())
+                       .to_numpy(zero_copy_only=False), dtype=np.int64)
+            for start, stop in ((0, 4), (5, 7), (8, 10)))
+        real = iso & (month >= 1) & (month <= 12) & (day >= 1) & (day <= _month_length(year, month))
+        in_range = real & (year >= schema.EARLIEST_YEAR) & (year <= schema.LATEST_YEAR)
+        status = np.select([~iso, ~real, ~in_range], [_NOT_ISO, _NOT_A_DATE, _OUT_OF_YEARS],
+                           default=_VALID)
+        dates = _to_datetime64(np.where(in_range, year, 1970), np.where(in_range, month, 1),
+                               np.where(in_range, day, 1))
+        dates[~in_range] = np.datetime64("NaT")
+        return dates, status
 
     # --- rules across columns -------------------------------------------------------------
 
-    def _both(self, *names: str) -> np.ndarray:
+    def _all_ok(self, *names: str) -> np.ndarray:
         mask = np.ones(self.n, dtype=bool)
         for name in names:
             mask &= self.ok.get(name, np.zeros(self.n, dtype=bool))
@@ -1013,53 +1122,52 @@ class _Validator:
             self._check_pfs_pairs()
 
     def _check_inclusion(self) -> None:
-        both = self._both("mets_lung", "mets_liver")
-        if not both.any():
+        """The registry's inclusion rule: lung and/or liver metastases."""
+        known = self._all_ok("mets_lung", "mets_liver")
+        if not known.any():
             return
-        neither = both & ~self.parsed["mets_lung"].to_numpy() & ~self.parsed["mets_liver"].to_numpy()
-        self.problems.cells(neither, "mets_lung", self.raw["mets_lung"], (
+        neither = known & ~self.parsed["mets_lung"] & ~self.parsed["mets_liver"]
+        self.problems.cells(neither, "mets_lung", self._raw("mets_lung"), (
             "The patient has neither lung nor liver metastases (mets_lung and mets_liver are "
             "both no); the registry includes only patients with lung and/or liver metastases."))
 
     def _check_group_and_intervention(self) -> None:
         if "group" not in self.ok:
             return
-        group = self.parsed["group"].to_numpy(dtype=object)
-        it = self.ok["group"] & (group == "IT")
-        st = self.ok["group"] & (group == "ST")
-        if "intervention" in self.raw:
-            raw, blank = self.raw["intervention"], self.blank["intervention"]
-            self.problems.cells(it & blank, "intervention", raw, (
+        it = self.ok["group"] & (self.parsed["group"] == "IT")
+        st = self.ok["group"] & (self.parsed["group"] == "ST")
+        if "intervention" in self.cells:
+            blank = self._blank("intervention")
+            self.problems.cells(it & blank, "intervention", self._raw("intervention"), (
                 "Intervention is empty; patients in the IT group (intervention for metastases) "
                 "need the type of intervention."))
-            self.problems.cells(st & ~blank, "intervention", raw, (
+            self.problems.cells(st & ~blank, "intervention", self._raw("intervention"), (
                 "Intervention '{value}' is given for a patient in the ST group (systemic therapy "
                 "only); leave it empty or change the group to IT."))
             self._check_intervention_organ()
         for name, what in (("date_intervention", "A date of intervention"),
                            ("intervention_months", "A time to intervention")):
-            if name in self.raw:
-                self.problems.cells(st & ~self.blank[name], name, self.raw[name], (
+            if name in self.cells:
+                self.problems.cells(st & ~self._blank(name), name, self._raw(name), (
                     f"{what} ('{{value}}') is given for a patient in the ST group (systemic "
                     "therapy only); leave it empty or change the group to IT."))
 
     def _check_intervention_organ(self) -> None:
-        intervention = self.parsed["intervention"].to_numpy(dtype=object)
+        """A lung intervention needs lung metastases, a liver one liver metastases."""
         for organ in ("lung", "liver"):
             flag = f"mets_{organ}"
             if flag not in self.ok:
                 continue
-            treats = np.array([schema.INTERVENTION_ORGAN.get(v) == organ for v in
-                               schema.INTERVENTION_LEVELS])
-            codes = [lvl for lvl, t in zip(schema.INTERVENTION_LEVELS, treats) if t]
-            on_organ = self.ok["intervention"] & np.isin(intervention, codes)
-            mismatch = on_organ & self.ok[flag] & ~self.parsed[flag].to_numpy()
-            self.problems.cells(mismatch, "intervention", self.raw["intervention"], (
+            codes = [code for code, treated in schema.INTERVENTION_ORGAN.items()
+                     if treated == organ]
+            on_organ = self.ok["intervention"] & np.isin(self.parsed["intervention"], codes)
+            mismatch = on_organ & self.ok[flag] & ~self.parsed[flag]
+            self.problems.cells(mismatch, "intervention", self._raw("intervention"), (
                 f"Intervention '{{value}}' treats the {organ}, but the patient has no {organ} "
                 f"metastases ({flag} is no)."))
 
     _CHRONOLOGY: tuple[tuple[str, str, str, str], ...] = (
-        # (column reported, other column, direction, message)
+        # (column reported, column compared with, how it is wrong, message)
         ("date_surgery", "date_diagnosis", "before",
          "Breast surgery ({value}) is dated before the breast cancer diagnosis ({other})."),
         ("date_metastasis", "date_surgery", "before",
@@ -1077,63 +1185,60 @@ class _Validator:
     )
 
     def _check_chronology(self) -> None:
-        for name, other, direction, message in self._CHRONOLOGY:
-            both = self._both(name, other)
+        for name, other, how, message in self._CHRONOLOGY:
+            both = self._all_ok(name, other)
             if not both.any():
                 continue
-            a = self.parsed[name].to_numpy()
-            b = self.parsed[other].to_numpy()
-            wrong = both & ((a < b) if direction == "before" else (a > b))
-            self.problems.cells(wrong, name, self.raw[name], message,
-                                other=self.raw[other].str.strip())
+            a, b = self.parsed[name], self.parsed[other]
+            wrong = both & ((a < b) if how == "before" else (a > b))
+            self.problems.cells(wrong, name, self._raw(name), message,
+                                other=self._raw(other))
+
+    def _date(self, name: str) -> np.ndarray:
+        if name in self.parsed:
+            return self.parsed[name]
+        return np.full(self.n, np.datetime64("NaT"), dtype="datetime64[ns]")
 
     def _dates_months(self) -> dict[str, np.ndarray]:
         """Intervals computed from the dates (NaN where a date is missing or invalid)."""
-        p = self.parsed
-        nat = pd.Series(pd.NaT, index=pd.RangeIndex(self.n), dtype="datetime64[ns]")
-        get = lambda name: p.get(name, nat)  # noqa: E731 - a short local accessor
-        progression = get("date_progression")
-        pfs_end = progression.where(progression.notna(), get("date_last_followup"))
+        progression = self._date("date_progression")
+        last = self._date("date_last_followup")
+        metastasis = self._date("date_metastasis")
+        pfs_end = np.where(np.isnat(progression), last, progression)
         return {
-            "mdfi_months": _months(get("date_metastasis"), get("date_surgery")),
-            "os_months": _months(get("date_last_followup"), get("date_diagnosis")),
-            "pdrs_months": _months(get("date_last_followup"), get("date_metastasis")),
-            "pfs_months": _months(pfs_end, get("date_metastasis")),
-            "intervention_months": _months(get("date_intervention"), get("date_metastasis")),
+            "mdfi_months": _months_between(metastasis, self._date("date_surgery")),
+            "os_months": _months_between(last, self._date("date_diagnosis")),
+            "pdrs_months": _months_between(last, metastasis),
+            "pfs_months": _months_between(pfs_end, metastasis),
+            "intervention_months": _months_between(self._date("date_intervention"), metastasis),
         }
-
-    def _blank_or_absent(self, name: str) -> np.ndarray:
-        return self.blank[name] if name in self.blank else np.ones(self.n, dtype=bool)
 
     def _check_intervals_agree_with_dates(self) -> None:
         """Dates win; a given interval may differ from the dates by 0.5 month at most."""
-        computed = self._dates_months()
         tolerance = schema.DATE_AGREEMENT_MONTHS
-        for name, months in computed.items():
+        for name, months in self._dates_months().items():
             if name not in self.ok:
                 continue
-            given = self.parsed[name].to_numpy()
             with np.errstate(invalid="ignore"):
-                differs = self.ok[name] & (np.abs(given - months) > tolerance)
-            self.problems.cells(differs, name, self.raw[name], (
-                f"{schema.LABELS[name]} is {{value}} but the dates give {{computed}} months; "
-                f"with dates in the file, a given interval may differ from them by at most "
-                f"{tolerance:g} month."), computed=pd.Series(np.round(months, 1)))
+                differs = self.ok[name] & (np.abs(self.parsed[name] - months) > tolerance)
+            self.problems.cells(differs, name, self._raw(name), (
+                f"{schema.LABELS[name]} is {{value}} but the dates give {{computed:.1f}} months; "
+                f"when the file has dates, a given interval may differ from them by at most "
+                f"{tolerance:g} month."), computed=months)
         if "intervention_months" in self.ok:
-            no_date = self._blank_or_absent("date_intervention")
-            self.problems.cells(self.ok["intervention_months"] & no_date, "intervention_months",
-                                self.raw["intervention_months"], (
-                "Time to intervention is given but the date of intervention is empty; in a file "
-                "with dates, give the date of intervention."))
+            lone = self.ok["intervention_months"] & self._blank("date_intervention")
+            self.problems.cells(lone, "intervention_months", self._raw("intervention_months"), (
+                "Time to intervention is given but the date of intervention is empty; when the "
+                "file has dates, give the date of intervention."))
         if "progressed" in self.ok:
-            has_date = ~self._blank_or_absent("date_progression")
-            said = self.parsed["progressed"].to_numpy()
+            has_date = ~self._blank("date_progression")
+            said = self.parsed["progressed"]
             self.problems.cells(self.ok["progressed"] & said & ~has_date, "progressed",
-                                self.raw["progressed"], (
-                "Progressed is '{value}' but no date of progression is given."))
+                                self._raw("progressed"),
+                                "Progressed is '{value}' but no date of progression is given.")
             self.problems.cells(self.ok["progressed"] & ~said & has_date, "progressed",
-                                self.raw["progressed"], (
-                "Progressed is '{value}' but a date of progression is given."))
+                                self._raw("progressed"),
+                                "Progressed is '{value}' but a date of progression is given.")
 
     def _check_interval_order(self) -> None:
         """Intervals form: OS covers PDRS; PFS and the intervention fall within PDRS."""
@@ -1146,18 +1251,18 @@ class _Validator:
              "survival after metastasis ({other} months); the intervention cannot come after "
              "the last follow-up."),
         )
-        for name, op, message in checks:
-            both = self._both(name, "pdrs_months")
+        for name, how, message in checks:
+            both = self._all_ok(name, "pdrs_months")
             if not both.any():
                 continue
-            a, b = self.parsed[name].to_numpy(), self.parsed["pdrs_months"].to_numpy()
-            wrong = both & ((a < b) if op == "<" else (a > b))
-            self.problems.cells(wrong, name, self.raw[name], message,
-                                other=self.raw["pdrs_months"].str.strip())
+            a, b = self.parsed[name], self.parsed["pdrs_months"]
+            wrong = both & ((a < b) if how == "<" else (a > b))
+            self.problems.cells(wrong, name, self._raw(name), message,
+                                other=self._raw("pdrs_months"))
 
     def _check_pfs_pairs(self) -> None:
         """Intervals form: pfs_months and progressed go together (column and cell)."""
-        present = [name for name in ("pfs_months", "progressed") if name in self.raw]
+        present = [name for name in ("pfs_months", "progressed") if name in self.cells]
         if len(present) == 1:
             missing = "progressed" if present[0] == "pfs_months" else "pfs_months"
             self.problems.add(Problem(_HEADER_ROW, missing, None, (
@@ -1166,11 +1271,13 @@ class _Validator:
             return
         if len(present) < 2:
             return
-        pfs_blank, prog_blank = self.blank["pfs_months"], self.blank["progressed"]
-        self.problems.cells(pfs_blank & ~prog_blank, "pfs_months", self.raw["pfs_months"], (
-            "PFS is empty but Progressed is given; give both or neither."))
-        self.problems.cells(prog_blank & ~pfs_blank, "progressed", self.raw["progressed"], (
-            "Progressed is empty but PFS is given; give both or neither."))
+        pfs_blank, progressed_blank = self._blank("pfs_months"), self._blank("progressed")
+        self.problems.cells(pfs_blank & ~progressed_blank, "pfs_months",
+                            self._raw("pfs_months"),
+                            "PFS is empty but Progressed is given; give both or neither.")
+        self.problems.cells(progressed_blank & ~pfs_blank, "progressed",
+                            self._raw("progressed"),
+                            "Progressed is empty but PFS is given; give both or neither.")
 
     # --- the loaded frame -----------------------------------------------------------------
 
@@ -1178,17 +1285,17 @@ class _Validator:
         index = pd.RangeIndex(self.n)
         out: dict[str, Any] = {}
         for column in schema.CONTRACT_COLUMNS:
-            out[column.name] = self._output_column(column, index)
-        out.update(self._derived_intervals(index))
-        frame = pd.DataFrame(out, index=index)
-        frame["age_lt_55"] = frame["age"].to_numpy() < schema.AGE_LT_CUTOFF
-        frame["hr_positive"] = ((frame["er"] == "positive") | (frame["pr"] == "positive")).to_numpy()
-        frame["her2_positive"] = (frame["her2"] == "positive").to_numpy()
+            out[column.name] = self._output_column(column)
+        out.update(self._derived_intervals())
+        er, pr, her2 = out["er"], out["pr"], out["her2"]
+        out["age_lt_55"] = out["age"] < schema.AGE_LT_CUTOFF
+        out["hr_positive"] = (er == "positive") | (pr == "positive")
+        out["her2_positive"] = her2 == "positive"
         with np.errstate(invalid="ignore"):
-            frame["mdfi_gt_24"] = frame["mdfi_months"].to_numpy() > schema.MDFI_GT_CUTOFF_MONTHS
-        frame["site"] = _site(frame["mets_lung"].to_numpy(), frame["mets_liver"].to_numpy(),
-                              frame["mets_bone"].to_numpy())
-        frame = frame[list(schema.FRAME_COLUMNS)]
+            out["mdfi_gt_24"] = out["mdfi_months"] > schema.MDFI_GT_CUTOFF_MONTHS
+        out["site"] = _site(out["mets_lung"], out["mets_liver"], out["mets_bone"])
+        frame = pd.DataFrame({name: out[name] for name in schema.FRAME_COLUMNS}, index=index,
+                             copy=False)
         if self.decimal_comma_used:
             self.notices.append("Decimal commas were read as decimal points (e.g. 12,5 as 12.5).")
         frame.attrs.update({"form": self.form, "source_name": self.source_name,
@@ -1196,42 +1303,41 @@ class _Validator:
                             "notices": list(self.notices)})
         return frame
 
-    def _output_column(self, column: schema.Column, index: pd.RangeIndex) -> pd.Series:
+    def _output_column(self, column: schema.Column) -> np.ndarray:
         if column.name in self.parsed:
-            values = self.parsed[column.name]
-            values.index = index
-            return values
+            return self.parsed[column.name]
         if column.kind is Kind.DATE:
-            return pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
-        if column.kind is Kind.YES_NO:  # never happens: yes/no contract columns are required
-            return pd.Series(False, index=index, dtype=bool)
-        return pd.Series(np.nan, index=index, dtype=object)
+            return np.full(self.n, np.datetime64("NaT"), dtype="datetime64[ns]")
+        return np.full(self.n, np.nan, dtype=object)  # optional categories absent from the file
 
-    def _derived_intervals(self, index: pd.RangeIndex) -> dict[str, pd.Series]:
-        group = self.parsed["group"].to_numpy(dtype=object)
+    def _derived_intervals(self) -> dict[str, np.ndarray]:
         if self.form == "dates":
             months = self._dates_months()
-            progressed = self.parsed["date_progression"].notna().to_numpy() \
-                if "date_progression" in self.parsed else np.zeros(self.n, dtype=bool)
+            progressed = ~np.isnat(self._date("date_progression"))
         else:
-            months = {name: (self.parsed[name].to_numpy(dtype=float) if name in self.parsed
-                             else np.full(self.n, np.nan))
+            months = {name: self.parsed.get(name, np.full(self.n, np.nan))
                       for name in ("mdfi_months", "os_months", "pdrs_months", "pfs_months",
                                    "intervention_months")}
-            progressed = self.parsed["progressed"].to_numpy(dtype=bool) \
-                if "progressed" in self.parsed else np.zeros(self.n, dtype=bool)
-        intervention = np.where(group == "IT", months["intervention_months"], np.nan)
+            progressed = self.parsed.get("progressed", np.zeros(self.n, dtype=bool))
+        it = self.parsed["group"] == "IT"
         return {
-            "mdfi_months": pd.Series(months["mdfi_months"], index=index, dtype=float),
-            "os_months": pd.Series(months["os_months"], index=index, dtype=float),
-            "pdrs_months": pd.Series(months["pdrs_months"], index=index, dtype=float),
-            "pfs_months": pd.Series(months["pfs_months"], index=index, dtype=float),
-            "progressed": pd.Series(progressed, index=index, dtype=bool),
-            "intervention_months": pd.Series(intervention, index=index, dtype=float),
-            # entry = os - pdrs = diagnosis -> metastasis (delayed entry for OS, contract frame)
-            "entry_months": pd.Series(months["os_months"] - months["pdrs_months"], index=index,
-                                      dtype=float),
+            "mdfi_months": months["mdfi_months"].astype(float),
+            "os_months": months["os_months"].astype(float),
+            "pdrs_months": months["pdrs_months"].astype(float),
+            "pfs_months": months["pfs_months"].astype(float),
+            "progressed": np.asarray(progressed, dtype=bool),
+            "intervention_months": np.where(it, months["intervention_months"], np.nan),
+            # entry = os - pdrs = diagnosis -> metastasis, the delayed-entry time of OS
+            # (the loaded-frame convention in imet_core/io.py's module docstring)
+            "entry_months": months["os_months"] - months["pdrs_months"],
         }
+
+
+def _to_datetime64(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Dates from year, month and day arrays (already checked to be real dates)."""
+    months = (year - 1970) * 12 + (month - 1)
+    first = months.astype("datetime64[M]").astype("datetime64[D]")
+    return (first + (day - 1).astype("timedelta64[D]")).astype("datetime64[ns]")
 
 
 def _row_list(rows: np.ndarray, shown: int = 5) -> str:
@@ -1244,9 +1350,8 @@ def _row_list(rows: np.ndarray, shown: int = 5) -> str:
 
 def _site(lung: np.ndarray, liver: np.ndarray, bone: np.ndarray) -> np.ndarray:
     """The paper's five site levels; every loaded patient has lung or liver metastases."""
-    site = np.select(
+    return np.select(
         [lung & liver, lung & bone, lung, liver & bone, liver],
         ["multiple", "lung+bone", "lung", "liver+bone", "liver"],
         default=None,
-    )
-    return site.astype(object)
+    ).astype(object)

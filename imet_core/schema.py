@@ -30,6 +30,8 @@ __all__ = [
     "CONTRACT_COLUMNS",
     "DATE_AGREEMENT_MONTHS",
     "DATES_FORM_COLUMNS",
+    "EARLIEST_YEAR",
+    "LATEST_YEAR",
     "DERIVED_ONLY_COLUMNS",
     "FALSE_SPELLINGS",
     "FRAME_COLUMNS",
@@ -153,6 +155,9 @@ AGE_LT_CUTOFF: float = 55.0
 """``age_lt_55`` is ``age < 55`` (the paper's subgroup, "younger than 55 years")."""
 MDFI_GT_CUTOFF_MONTHS: float = 24.0
 """``mdfi_gt_24`` is ``mdfi_months > 24`` (the paper's "MDFI longer than 24 months")."""
+EARLIEST_YEAR: int = 1900
+LATEST_YEAR: int = 2100
+"""Dates outside these years (inclusive) are taken for typing errors."""
 DATE_AGREEMENT_MONTHS: float = 0.5
 """A given interval may differ from the one computed from dates by at most this many months."""
 
@@ -167,7 +172,7 @@ def _yes_no(name: str, label: str, description: str, required: Requirement = Req
 
 
 def _date(name: str, label: str, description: str, required: Requirement) -> Column:
-    return Column(name, Kind.DATE, required, label, description + " (YYYY-MM-DD).")
+    return Column(name, Kind.DATE, required, label, f"{description}; ISO date YYYY-MM-DD.")
 
 
 def _months(name: str, label: str, description: str, required: Requirement) -> Column:
@@ -179,7 +184,7 @@ CONTRACT_COLUMNS: tuple[Column, ...] = (
     Column("patient_id", Kind.TEXT, Requirement.ALWAYS, "Patient ID",
            "Pseudonymous registry id, unique per patient (never a name or hospital record number)."),
     Column("center", Kind.TEXT, Requirement.ALWAYS, "Centre", "Code of the enrolling centre."),
-    Column("age", Kind.NUMBER, Requirement.ALWAYS, "Age at diagnosis",
+    Column("age", Kind.NUMBER, Requirement.ALWAYS, "Age",
            "Age at breast cancer diagnosis, in years (18-100).",
            minimum=AGE_MIN, maximum=AGE_MAX, unit="years"),
     Column("menopause", Kind.CATEGORY, Requirement.ALWAYS, "Menopausal status",
@@ -382,7 +387,7 @@ def data_dictionary() -> pd.DataFrame:
 def _levels_text(column: Column) -> str:
     if column.kind is Kind.CATEGORY:
         return ", ".join(column.levels)
-    if column.kind is Kind.YES_NO:
+    if column.kind is Kind.YES_NO and column.required is not Requirement.DERIVED:
         return ", ".join(f"{t}/{f}" for t, f in zip(TRUE_SPELLINGS, FALSE_SPELLINGS))
     return ""
 
