@@ -234,6 +234,15 @@ edge$arm_b <- as.integer(edge$arm == "b")
 case("edge_last_event", edge, "time", "status", "arm", "x", group_terms = "arm_b", taus = c(4, 5, 10, 12, 15),
      note = "Constructed: S = 0.5 exactly on a plateau in arm a (median = midpoint 5.5), tied events at the last time (S = 0)")
 
+# The same with non-integer weights: the whole risk set fails at the last time, so S must be exactly 0
+# (weighted sums must not leave a rounding residue), and R's robust std.err is 0 there.
+edge_w <- edge
+edge_w$w <- c(1.55370368, 1.6441993, 1.52714337, 1.52714337, 3, 4.2594067, 5, 1, 1, 1 / 3,
+              0.7, 2.25, 1.1, 0.35, 1.9, 2.6, 0.45, 1.3, 0.85, 4 / 3)
+case("edge_last_event_weighted", edge_w, "time", "status", "arm", "x", group_terms = "arm_b", weights = "w",
+     taus = c(4, 5, 10, 12, 15),
+     note = "edge_last_event with non-integer weights: S = 0 exactly after tied final events; robust SE 0 there")
+
 # One group entirely censored (Cox would diverge, so no Cox blocks here).
 set.seed(20240601)
 cg <- data.frame(id = 1:60, arm = rep(c("A", "B", "C"), each = 20),
