@@ -440,8 +440,7 @@ def _looks_like_utf16(data: bytes) -> bool:
 
 def _detect_delimiter(text: str, source_name: str | None) -> str:
     """Comma, semicolon or tab: whichever occurs most in the header line."""
-    end = text.find("\n")
-    header_line = text if end < 0 else text[:end]
+    header_line = _header_line(text)
     counts = {sep: header_line.count(sep) for sep in (",", ";", "\t")}
     best = max(counts.values())
     suffix = Path(source_name).suffix.lower() if source_name else ""
@@ -479,9 +478,21 @@ def _parse_delimited(utf8: bytes, text: str, sep: str) -> tuple[list[pa.Array], 
         return _parse_with_csv_module(text, sep)
 
 
+def _first_record(text: str, sep: str) -> list[str]:
+    """The header row's cells (quotes understood)."""
+    try:
+        return next(csv.reader(_io.StringIO(text, newline=""), delimiter=sep), [])
+    except csv.Error:  # an unclosed quote in the header; the tolerant readers report it
+        return _header_line(text).split(sep)
+
+
+def _header_line(text: str) -> str:
+    ends = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
+    return text[: min(ends)] if ends else text
+
+
 def _parse_with_arrow(utf8: bytes, text: str, sep: str) -> list[pa.Array]:
-    first_record = next(csv.reader(_io.StringIO(text), delimiter=sep), [])
-    width = max(len(first_record), 1)
+    width = max(len(_first_record(text, sep)), 1)
     table = pa_csv.read_csv(
         pa.BufferReader(utf8),
         read_options=pa_csv.ReadOptions(autogenerate_column_names=True, block_size=_BLOCK_BYTES),
@@ -499,7 +510,7 @@ def _parse_with_arrow(utf8: bytes, text: str, sep: str) -> list[pa.Array]:
 def _parse_with_csv_module(text: str, sep: str) -> tuple[list[pa.Array], list[Problem]]:
     """Slow, tolerant reader for the error path: reports rows wider than the header."""
     try:
-        records = list(csv.reader(_io.StringIO(text), delimiter=sep, strict=True))
+        records = list(csv.reader(_io.StringIO(text, newline=""), delimiter=sep, strict=True))
     except csv.Error:
         raise _FileUnreadable("A quotation mark (\") opens a cell that is never closed, so the "
                               "file cannot be split into rows and columns. Check the quotes in "
@@ -602,8 +613,10 @@ def _fill_formula_results(data: bytes, rows: list[list[Any]],
         shown = ", ".join(never_calculated[:5])
         if len(never_calculated) > 5:
             shown += f" and {len(never_calculated) - 5} more"
-        raise _FileUnreadable(f"Cells {shown} hold formulas whose results were never calculated "
-                              "and saved; open the workbook in Excel, save it, and load it again.")
+        what = (f"Cell {shown} holds a formula whose result was" if len(never_calculated) == 1
+                else f"Cells {shown} hold formulas whose results were")
+        raise _FileUnreadable(f"{what} never calculated and saved; open the workbook in Excel, "
+                              "save it, and load it again.")
 
 
 def _cell_text(value: Any) -> str:
@@ -660,11 +673,22 @@ def _arrow_column_text(column: pa.ChunkedArray) -> pa.Array:
         raise _FileUnreadable("it holds lists or records, not single values.")
     if pa.types.is_timestamp(kind):
         column = _timestamps_as_text(column)
+    elif pa.types.is_floating(kind):
+        column = _floats_as_text(column)
     try:
         text = pc.cast(column, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise _FileUnreadable(f"its values ({kind}) cannot be read as text.") from None
-    return pc.fill_null(text, "").combine_chunks()
+    text = pc.fill_null(text, "")
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+
+
+def _floats_as_text(column: pa.ChunkedArray) -> pa.Array:
+    """Floats as the shortest text that reads back to the same number (numpy's repr)."""
+    values = np.asarray(column.to_numpy(), dtype=np.float64)
+    text = values.astype(str)
+    text[np.isnan(values)] = ""
+    return pa.array(text, type=pa.string())
 
 
 def _timestamps_as_text(column: pa.ChunkedArray) -> pa.Array:
