@@ -251,8 +251,11 @@ def kaplan_meier(time, event, *, entry=None, weights=None, conf_type: str = "log
     events_unweighted = np.bincount(inverse, weights=d, minlength=utime.size)
     # An "event time" needs at least one event with positive weight (survfitkm.c).
     has_event = (events_unweighted > 0) & (events > 0)
+    # Risk sets and deaths are summed in different orders; a risk set that dies out completely
+    # must give exactly 0 (as R does), not +-2e-16 depending on row order.
+    remaining = np.where(at_risk - events <= _TOL * at_risk, 0.0, at_risk - events)
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(has_event, (at_risk - events) / at_risk, 1.0)
+        factor = np.where(has_event, remaining / at_risk, 1.0)
     survival = np.cumprod(factor)
     robust = weights is not None and bool(np.any(w != np.floor(w)))
     if robust:
@@ -261,7 +264,7 @@ def kaplan_meier(time, event, *, entry=None, weights=None, conf_type: str = "log
     else:
         # Greenwood (Klein & Moeschberger eq. 4.2.2) on the log scale, as survfitkm.c.
         with np.errstate(divide="ignore", invalid="ignore"):
-            increment = np.where(has_event, events / (at_risk * (at_risk - events)), 0.0)
+            increment = np.where(has_event, events / (at_risk * remaining), 0.0)
         std_err = np.sqrt(np.cumsum(increment))
         log_se = True
     lower, upper = _confint(survival, std_err, log_se, conf_type, alpha)
@@ -319,7 +322,7 @@ def _km_ij_std(utime, t, d, e, w, at_risk, events, has_event, survival) -> np.nd
     still = in_risk - exiting
     var_u = left_cum + cum ** 2 * still[:, 0] - 2 * cum * still[:, 1] + still[:, 2]
     var_u = np.maximum(var_u, 0.0)
-    std = survival * np.sqrt(var_u)
+    std = np.where(survival == 0, 0.0, survival * np.sqrt(var_u))
     # R recomputes the variance only at event times; between them it carries the last value.
     return _carry_forward(std, has_event, survival)
 
@@ -345,7 +348,7 @@ def _confint(surv: np.ndarray, std_err: np.ndarray, log_se: bool, conf_type: str
     z = stats.norm.ppf(1 - alpha / 2)
     p = surv
     se = std_err.astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if not log_se:  # robust: se is of S, convert to the log scale
             se = np.where(se == 0, 0.0, se / p)
         if conf_type == "plain":
