@@ -17,7 +17,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	touch $@
 
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
+	$(PY) -m ui.launch --server.port $(PORT) --server.headless true
 
 # Debian's chromium drives the browser tests and kaleido's figure export.
 chromium:

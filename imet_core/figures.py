@@ -1,0 +1,281 @@
+"""Plotly figures drawn from the analysis views (no Streamlit): the app, the slide deck and the
+HTML report all use these builders, so every picture of a number looks the same everywhere.
+
+Style: Okabe-Ito colours (safe for the common colour-vision deficiencies), large type for a
+projector, no gridline clutter. Curves keep every step where the estimate changes; when a curve
+has more points than a browser draws comfortably, only points that change nothing visible
+(repeated survival values between censorings) are dropped - never a step.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from imet_core.analysis import CoxView, ForestView, SurvivalView
+
+__all__ = ["PALETTE", "FONT_SIZE", "km_figure", "forest_figure", "cox_forest_figure", "style",
+           "arm_colours", "thin_curve"]
+
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+"""Okabe & Ito (2008) colour-blind-safe palette: blue, vermillion, green, purple, orange, sky."""
+FONT_SIZE = 17
+FONT_FAMILY = "Arial, Helvetica, sans-serif"
+MAX_CURVE_POINTS = 3000
+
+
+def style(fig: go.Figure, *, font_size: int = FONT_SIZE, height: int | None = None) -> go.Figure:
+    """The house style: white background, large readable type, thin axes."""
+    fig.update_layout(
+        template="simple_white", font=dict(family=FONT_FAMILY, size=font_size, color="#1B1F24"),
+        margin=dict(l=90, r=40, t=60, b=60), hoverlabel=dict(font_size=font_size - 1),
+        legend=dict(font=dict(size=font_size), bgcolor="rgba(255,255,255,0.8)"),
+    )
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+def arm_colours(levels: Sequence[str]) -> dict[str, str]:
+    return {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(levels)}
+
+
+def thin_curve(table: pd.DataFrame, max_points: int = MAX_CURVE_POINTS) -> pd.DataFrame:
+    """Drop rows that do not change the drawn step curve (censor-only rows, keeping marks
+    separately) when a curve has more than ``max_points`` rows. Every event step stays."""
+    if len(table) <= max_points:
+        return table
+    changes = table["events"].to_numpy() > 0
+    keep = changes.copy()
+    keep[0] = keep[-1] = True
+    return table.loc[keep]
+
+
+def _step_xy(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start at (0, 1) and step after each time (right-continuous curve)."""
+    return np.concatenate([[0.0], times]), np.concatenate([[1.0], values])
+
+
+def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = True,
+              show_censor: bool = True, font_size: int = FONT_SIZE, height: int = 720,
+              x_label: str | None = None, hr_text: str | None = None) -> go.Figure:
+    """Kaplan-Meier curves in the KMunicate style (Morris et al., BMJ Open 2019).
+
+    Step curves with 95% CI bands and censoring marks, and beneath, aligned to the same time
+    axis, the number at risk with cumulative events and censored per arm. Hover shows time,
+    survival, CI and number at risk.
+    """
+    levels = [a for a in view.levels if a in view.curves]
+    colours = arm_colours(view.levels)
+    times = view.risk_table["time"].drop_duplicates().to_numpy()
+    n_arms = max(len(levels), 1)
+    table_share = min(0.12 + 0.075 * n_arms, 0.45)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.17,
+                        row_heights=[1 - table_share, table_share])
+    x_max = float(times.max()) if times.size else 1.0
+    for a in levels:
+        km = view.curves[a]
+        tab = thin_curve(km.table)
+        colour = colours[a]
+        t = tab["time"].to_numpy(float)
+        x, y = _step_xy(t, tab["survival"].to_numpy(float))
+        lo = np.concatenate([[1.0], tab["lower"].to_numpy(float)])
+        hi = np.concatenate([[1.0], tab["upper"].to_numpy(float)])
+        at_risk = np.concatenate([[km.table["at_risk"].iloc[0] if len(km.table) else 0],
+                                  tab["at_risk"].to_numpy(float)])
+        if show_ci:
+            band_x = np.concatenate([x, x[::-1]])
+            band_y = np.concatenate([np.nan_to_num(hi, nan=np.nanmin(y)), np.nan_to_num(lo, nan=0.0)[::-1]])
+            fig.add_trace(go.Scatter(x=band_x, y=band_y, fill="toself", line=dict(width=0, shape="hv"),
+                                     fillcolor=_rgba(colour, 0.16), hoverinfo="skip", showlegend=False,
+                                     name=f"{a} 95% CI"), row=1, col=1)
+        custom = np.column_stack([lo, hi, at_risk])
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="lines", line=dict(color=colour, width=3.5, shape="hv"), name=a,
+            customdata=custom,
+            hovertemplate=(f"<b>{a}</b><br>%{{x:.1f}} months<br>survival %{{y:.3f}}"
+                           "<br>95% CI %{customdata[0]:.3f}–%{customdata[1]:.3f}"
+                           "<br>at risk %{customdata[2]:.0f}<extra></extra>"),
+        ), row=1, col=1)
+        if show_censor:
+            cens = km.table[km.table["censored"] > 0]
+            if len(cens) > MAX_CURVE_POINTS:
+                cens = cens.iloc[np.linspace(0, len(cens) - 1, MAX_CURVE_POINTS).astype(int)]
+            fig.add_trace(go.Scatter(
+                x=cens["time"], y=cens["survival"], mode="markers", showlegend=False,
+                marker=dict(symbol="line-ns-open", size=11, color=colour, line=dict(width=2, color=colour)),
+                name=f"{a} censored", hovertemplate=f"{a}: censored at %{{x:.1f}} months<extra></extra>",
+            ), row=1, col=1)
+    # KMunicate table: one block per arm, rows at risk / events / censored
+    y_labels, y_pos = [], []
+    row_index = 0
+    for a in view.levels:
+        part = view.risk_table[view.risk_table["arm"] == a]
+        for label, column in (("At risk", "at_risk"), ("Events", "events"), ("Censored", "censored")):
+            y = -row_index
+            fig.add_trace(go.Scatter(
+                x=part["time"], y=[y] * len(part), mode="text", showlegend=False,
+                text=[_count(v) for v in part[column]],
+                textfont=dict(size=font_size - 2, color=colours[a]), hoverinfo="skip",
+            ), row=2, col=1)
+            y_labels.append(f"{a}: {label.lower()}" if label == "At risk" else label)
+            y_pos.append(y)
+            row_index += 1
+    fig.update_yaxes(tickvals=y_pos, ticktext=y_labels, range=[-row_index + 0.5, 0.6], row=2, col=1,
+                     showline=False, ticks="", showgrid=False, zeroline=False,
+                     tickfont=dict(size=font_size - 3))
+    fig.update_xaxes(showticklabels=False, showline=False, ticks="", row=2, col=1)
+    fig.add_annotation(x=0, y=1.0, xref="paper", yref="y2 domain", yanchor="bottom", xanchor="left",
+                       text="<b>Number at risk</b> (cumulative events, censored)", showarrow=False,
+                       font=dict(size=font_size - 2), yshift=4)
+    fig.update_yaxes(title_text="Survival probability", range=[0, 1.02], tickformat=".0%", row=1, col=1,
+                     dtick=0.2, showgrid=True, gridcolor="#EEF1F4")
+    fig.update_xaxes(title_text=x_label or f"Months since {view.selection.endpoint_spec.origin}",
+                     range=[-x_max * 0.02, x_max * 1.03], tickvals=times, row=1, col=1,
+                     showticklabels=True)
+    fig.update_xaxes(range=[-x_max * 0.02, x_max * 1.03], tickvals=times, row=2, col=1)
+    if hr_text:
+        fig.add_annotation(x=0.02, y=0.04, xref="x domain", yref="y domain", text=hr_text, showarrow=False,
+                           align="left", xanchor="left", yanchor="bottom", font=dict(size=font_size),
+                           bgcolor="rgba(255,255,255,0.85)")
+    style(fig, font_size=font_size, height=height)
+    fig.update_layout(legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"),
+                      title=dict(text=title) if title else None, hovermode="closest")
+    return fig
+
+
+def _count(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, str):
+        return value
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
+def forest_figure(view: ForestView, *, published: dict | None = None, font_size: int = FONT_SIZE,
+                  title: str | None = None) -> go.Figure:
+    """Subgroup forest plot: HR and 95% CI on a log axis per subgroup level, a line at 1, a dashed
+    line at the overall HR, marker area by events, p for interaction per variable; optional
+    published HRs (open diamonds) beside ours."""
+    table = view.table
+    fig = go.Figure()
+    if table.empty:
+        return style(fig, font_size=font_size)
+    labels, ys, header_rows = [], [], []
+    y = 0
+    previous = None
+    for _, r in table.iterrows():
+        if r["variable"] != previous and r["variable"] != "all":
+            p_int = r["p_interaction"]
+            head = f"<b>{r['variable_label']}</b>"
+            if np.isfinite(p_int):
+                head += f"   (interaction p = {_p(p_int)})"
+            labels.append(head)
+            ys.append(y)
+            header_rows.append(y)
+            y -= 1
+        previous = r["variable"]
+        n_text = f"{r['events_a']}/{r['n_a']} vs {r['events_b']}/{r['n_b']}"
+        name = "<b>All patients</b>" if r["variable"] == "all" else r["level_label"]
+        labels.append(f"{name}   {n_text}")
+        ys.append(y)
+        y -= 1
+    rows_y = [yy for yy in ys if yy not in header_rows]
+    ok = table["hr"].notna().to_numpy()
+    events = (table["events_a"] + table["events_b"]).to_numpy(float)
+    size = 8 + 16 * np.sqrt(events / max(events.max(), 1))
+    hr = table["hr"].to_numpy(float)
+    lo, hi = table["hr_lower"].to_numpy(float), table["hr_upper"].to_numpy(float)
+    ry = np.array(rows_y)
+    fig.add_trace(go.Scatter(
+        x=hr[ok], y=ry[ok], mode="markers", name=f"HR {view.arm_a} vs {view.arm_b}",
+        marker=dict(symbol="square", size=size[ok], color=PALETTE[0]),
+        error_x=dict(type="data", symmetric=False, array=(hi - hr)[ok], arrayminus=(hr - lo)[ok],
+                     thickness=2.5, width=0, color=PALETTE[0]),
+        customdata=np.column_stack([lo[ok], hi[ok], table["p"].to_numpy(float)[ok]]),
+        hovertemplate="HR %{x:.2f} (95% CI %{customdata[0]:.2f}–%{customdata[1]:.2f}), p %{customdata[2]:.3g}<extra></extra>",
+    ))
+    missing = ~ok
+    if missing.any():
+        fig.add_trace(go.Scatter(x=[1.0] * int(missing.sum()), y=ry[missing], mode="text",
+                                 text=["too few events"] * int(missing.sum()), showlegend=False,
+                                 textfont=dict(size=font_size - 3, color="#6B7280"), hoverinfo="skip"))
+    if published:
+        px, py, plo, phi = [], [], [], []
+        for (variable, level), value in published.items():
+            match = table.index[(table["variable"] == variable) & (table["level"] == level)]
+            if len(match):
+                i = list(table.index).index(match[0])
+                px.append(value["hr"]); plo.append(value["ci"][0]); phi.append(value["ci"][1])
+                py.append(rows_y[i] - 0.32)
+        if px:
+            px_a = np.array(px)
+            fig.add_trace(go.Scatter(
+                x=px_a, y=py, mode="markers", name="Published (IMET paper)",
+                marker=dict(symbol="diamond-open", size=13, color=PALETTE[1], line=dict(width=2.5)),
+                error_x=dict(type="data", symmetric=False, array=np.array(phi) - px_a,
+                             arrayminus=px_a - np.array(plo), thickness=1.5, width=0, color=PALETTE[1]),
+                hovertemplate="Published HR %{x:.2f}<extra></extra>",
+            ))
+    overall = table.loc[table["variable"] == "all", "hr"]
+    fig.add_vline(x=1.0, line=dict(color="#374151", width=1.5))
+    if len(overall) and np.isfinite(overall.iloc[0]):
+        fig.add_vline(x=float(overall.iloc[0]), line=dict(color=PALETTE[0], width=1.5, dash="dash"))
+    finite = np.concatenate([lo[ok & np.isfinite(lo)], hi[ok & np.isfinite(hi)], [0.5, 2.0]])
+    x_lo = max(float(np.nanmin(finite)) * 0.8, 0.01)
+    x_hi = min(float(np.nanmax(finite)) * 1.25, 100.0)
+    fig.update_xaxes(type="log", range=[math.log10(x_lo), math.log10(x_hi)],
+                     title_text=f"Hazard ratio ({view.arm_a} vs {view.arm_b}), log scale",
+                     tickvals=[v for v in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20) if x_lo <= v <= x_hi],
+                     showgrid=True, gridcolor="#EEF1F4")
+    fig.add_annotation(x=0.0, y=1.0, xref="paper", yref="paper", yanchor="bottom", xanchor="left",
+                       text=f"← favours {view.arm_a}", showarrow=False, font=dict(size=font_size - 2))
+    fig.add_annotation(x=1.0, y=1.0, xref="paper", yref="paper", yanchor="bottom", xanchor="right",
+                       text=f"favours {view.arm_b} →", showarrow=False, font=dict(size=font_size - 2))
+    fig.update_yaxes(tickvals=ys, ticktext=labels, range=[y + 0.5, 0.7], showgrid=False, ticks="",
+                     showline=False, automargin=True)
+    height = max(420, 34 * len(ys) + 160)
+    style(fig, font_size=font_size, height=height)
+    fig.update_layout(title=dict(text=title) if title else None,
+                      legend=dict(orientation="h", x=1, xanchor="right", y=-0.08, yanchor="top"),
+                      margin=dict(l=20, r=30, t=70, b=110))
+    return fig
+
+
+def cox_forest_figure(view: CoxView, *, adjusted: bool = False, font_size: int = FONT_SIZE) -> go.Figure:
+    """Table 2 as a forest plot (univariable, or adjusted HRs of the multivariable model)."""
+    cols = ("hr_adj", "hr_adj_lower", "hr_adj_upper") if adjusted else ("hr", "hr_lower", "hr_upper")
+    t = view.table.dropna(subset=[cols[0]])
+    fig = go.Figure()
+    if t.empty:
+        return style(fig, font_size=font_size)
+    labels = [f"{r['label']}: {r['level_label']} vs {r['reference_label']}" if r["level_label"] and
+              r["variable"] not in ("mdfi_gt_24", "age_lt_55", "hr_positive", "her2_positive")
+              else r["label"] for _, r in t.iterrows()]
+    y = -np.arange(len(t))
+    hr, lo, hi = (t[c].to_numpy(float) for c in cols)
+    fig.add_trace(go.Scatter(x=hr, y=y, mode="markers", marker=dict(symbol="square", size=13, color=PALETTE[0]),
+                             error_x=dict(type="data", symmetric=False, array=hi - hr, arrayminus=hr - lo,
+                                          thickness=2.5, width=0), showlegend=False,
+                             hovertemplate="HR %{x:.2f}<extra></extra>"))
+    fig.add_vline(x=1.0, line=dict(color="#374151", width=1.5))
+    fig.update_xaxes(type="log", title_text="Hazard ratio (log scale)", showgrid=True, gridcolor="#EEF1F4")
+    fig.update_yaxes(tickvals=y, ticktext=labels, showgrid=False, ticks="", automargin=True)
+    return style(fig, font_size=font_size, height=max(360, 40 * len(t) + 140))
+
+
+def _p(p: float) -> str:
+    if not np.isfinite(p):
+        return "–"
+    if p < 0.001:
+        return "< 0.001"
+    return f"{p:.3f}" if p < 0.01 else f"{p:.2f}"

@@ -1,0 +1,32 @@
+"""Paper check: every number the IMET paper publishes beside the one computed from the loaded
+cohort, with its tolerance."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.page import context, header
+
+ctx = context()
+header("Paper check", "How closely does this cohort reproduce the numbers the IMET paper publishes?")
+try:
+    from imet_core.reproduce import reproduction_table
+except ImportError:
+    st.info("The reproduction report is not available in this build.")
+    st.stop()
+
+
+@st.cache_data(max_entries=8, show_spinner="Recomputing every published number…")
+def _table(fingerprint: str):
+    return reproduction_table(ctx.registry.frame)
+
+
+if ctx.registry.is_synthetic:
+    table = _table(ctx.registry.fingerprint)
+else:
+    table = reproduction_table(ctx.registry.frame)
+passed = int(table["passed"].sum()) if "passed" in table else 0
+st.metric("Targets met", f"{passed} of {len(table)}")
+if not ctx.registry.is_synthetic:
+    st.caption("This compares your registry with the IMET paper; differences are expected for other cohorts.")
+st.dataframe(table, hide_index=True)
+st.download_button("Reproduction table (CSV)", table.to_csv(index=False), "paper_check.csv", "text/csv")

@@ -1,0 +1,46 @@
+"""Subgroups: forest plot of the comparison's hazard ratio within each subgroup level."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from imet_core.figures import forest_figure
+from ui import fmt
+from ui.page import context, header
+from ui.published import published_subgroup_hrs
+from ui.views import view
+
+ctx = context()
+sel = ctx.selection
+header("Subgroups", f"Is the hazard ratio of {sel.comparison_label} the same in every subgroup? "
+       f"· {sel.endpoint_spec.short_label} · {sel.subgroup.describe()}")
+result = view("forest", ctx.registry, sel)
+if result.note:
+    st.info(result.note)
+    st.stop()
+if result.table.empty:
+    st.warning("No patient matches this selection.")
+    st.stop()
+
+published = published_subgroup_hrs(ctx, sel)
+figure = forest_figure(result, published=published, font_size=20 if ctx.presentation else 16)
+st.plotly_chart(figure, config={"displaylogo": False}, theme=None)
+st.caption(f"Squares: HR of {result.arm_a} vs {result.arm_b} (reference) within each subgroup, 95% CI, "
+           "area by number of events; labels give events/patients per arm. Solid line: no difference; "
+           "dashed line: all patients. Interaction p: likelihood-ratio test of arm × subgroup terms in a "
+           "Cox model. Many subgroups are shown: expect about one 'significant' interaction in 20 by "
+           "chance alone." + (" Open diamonds: the IMET paper's published HRs." if published else ""))
+
+t = result.table
+display = pd.DataFrame({
+    "Subgroup": t["variable_label"].where(t["variable"] != "all", ""),
+    "Level": t["level_label"],
+    f"{result.arm_a}: events/n": [f"{e}/{n}" for e, n in zip(t["events_a"], t["n_a"])],
+    f"{result.arm_b}: events/n": [f"{e}/{n}" for e, n in zip(t["events_b"], t["n_b"])],
+    "HR (95% CI)": [fmt.hr_ci(h, lo, hi) for h, lo, hi in zip(t["hr"], t["hr_lower"], t["hr_upper"])],
+    "p": t["p"].map(fmt.p_value),
+    "Interaction p": t["p_interaction"].map(fmt.p_value),
+    "Note": t["note"],
+})
+st.dataframe(display, hide_index=True)
+st.download_button("Forest plot data (CSV)", t.to_csv(index=False), "forest.csv", "text/csv")
