@@ -65,8 +65,8 @@ for note in result.notes:
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**Univariable HRs**")
-    st.plotly_chart(cox_forest_figure(result), config={"displaylogo": False}, theme=None)
+    st.plotly_chart(cox_forest_figure(result), config={"displaylogo": False}, theme=None, key="cox_uni")
 with c2:
     st.markdown("**Adjusted HRs**")
-    st.plotly_chart(cox_forest_figure(result, adjusted=True), config={"displaylogo": False}, theme=None)
+    st.plotly_chart(cox_forest_figure(result, adjusted=True), config={"displaylogo": False}, theme=None, key="cox_adj")
 st.download_button("Table 2 (CSV)", t.to_csv(index=False), "cox_table.csv", "text/csv")
