@@ -451,6 +451,9 @@ def _detect_delimiter(text: str, source_name: str | None) -> str:
 
 def _read_delimited(data: bytes, source_name: str | None) -> _RawTable:
     utf8, text = _decode_text(data)
+    if not _header_line(text).strip():
+        raise _FileUnreadable("The first row of the file is empty; the first row must hold the "
+                              "column names (patient_id, center, age, ...).")
     sep = _detect_delimiter(text, source_name)
     rows, problems = _parse_delimited(utf8, text, sep)
     headers = [cells[0].as_py() if len(cells) else "" for cells in rows]
@@ -474,7 +477,7 @@ def _parse_delimited(utf8: bytes, text: str, sep: str) -> tuple[list[pa.Array], 
         frame = pd.read_csv(_io.StringIO(text), sep=sep, header=None, dtype=str,
                             na_filter=False, skip_blank_lines=False, engine="c")
         return [_text_array(frame[c].tolist()) for c in frame.columns], []
-    except pd.errors.ParserError:  # rows longer than the header, or an unclosed quote
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):  # long rows, unclosed quotes
         return _parse_with_csv_module(text, sep)
 
 
@@ -650,16 +653,19 @@ def _read_parquet(data: bytes) -> _RawTable:
 
     try:
         table = pq.read_table(pa.BufferReader(data))
-    except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ... for bad files
+        headers = [str(h) for h in table.column_names]
+    except Exception as error:  # ArrowInvalid, OSError, UnicodeDecodeError ... for bad files
         raise _FileUnreadable(f"The file is not a readable Parquet file "
                               f"({type(error).__name__}).") from None
-    headers = [str(h) for h in table.column_names]
     columns = []
     for i, header in enumerate(headers):
         try:
             columns.append(_arrow_column_text(table.column(i)))
         except _FileUnreadable as unreadable:
             raise _FileUnreadable(f"Column '{header}': {unreadable.message}") from None
+        except Exception as error:  # damaged column data
+            raise _FileUnreadable(f"Column '{header}' of the Parquet file cannot be read "
+                                  f"({type(error).__name__}).") from None
     return _RawTable(headers, columns, table.num_rows)
 
 
@@ -680,7 +686,12 @@ def _arrow_column_text(column: pa.ChunkedArray) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise _FileUnreadable(f"its values ({kind}) cannot be read as text.") from None
     text = pc.fill_null(text, "")
-    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    try:
+        text.validate(full=True)  # Parquet does not check that its strings are UTF-8
+    except pa.ArrowInvalid:
+        raise _FileUnreadable("its text is damaged (not valid UTF-8).") from None
+    return text
 
 
 def _floats_as_text(column: pa.ChunkedArray) -> pa.Array:

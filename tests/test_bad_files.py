@@ -17,6 +17,7 @@ from bad_files import registry as R
 from imet_core.io import Problem, RegistryError, load_registry, problems_frame
 
 CASES = C.all_cases()
+BY_NAME = {bad.filename: bad for bad in CASES}
 
 
 def _refusal(source, **kwargs) -> RegistryError:
@@ -63,7 +64,7 @@ def test_bad_file_problems_are_well_formed_and_the_same_from_memory(bad: C.BadCa
 
 
 def test_every_problem_is_reported_at_once_with_its_value():
-    bad = C.cases_by_name()["everything.csv"]
+    bad = BY_NAME["everything.csv"]
     error = _refusal(bad.content, name=bad.filename)
     by_place = {(p.row, p.column): p for p in error.problems}
     assert by_place[(2, "age")].value == "130"
@@ -119,7 +120,7 @@ def test_problem_cap_keeps_the_count(monkeypatch):
 
 
 def test_problems_frame_lists_every_problem():
-    bad = C.cases_by_name()["chronology.csv"]
+    bad = BY_NAME["chronology.csv"]
     error = _refusal(bad.content, name=bad.filename)
     frame = problems_frame(error.problems)
     assert list(frame.columns) == ["row", "column", "value", "message"]
@@ -131,7 +132,7 @@ def test_problems_frame_lists_every_problem():
 
 
 def test_summary_spells_out_the_first_problems():
-    bad = C.cases_by_name()["unknown_levels.csv"]
+    bad = BY_NAME["unknown_levels.csv"]
     error = _refusal(bad.content, name=bad.filename)
     text = loader.summarise_problems(error.problems, limit=2)
     lines = text.splitlines()
@@ -154,3 +155,47 @@ def test_every_problem_column_is_a_registry_column_or_none():
     for bad in CASES:
         for _, column in bad.expected:
             assert column is None or column in known, (bad.filename, column)
+
+
+# --- no input escapes as anything but RegistryError --------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_VALID_TEXT = R.csv_text(R.dates_rows())
+_REQUIRED = [c.name for c in loader.schema.CONTRACT_COLUMNS
+             if c.required is loader.schema.Requirement.ALWAYS]
+
+
+def _loads_or_refuses(data: bytes, name: str) -> None:
+    try:
+        frame = load_registry(data, name=name)
+    except RegistryError as error:
+        assert error.problems and error.total >= len(error.problems)
+        assert all(p.message for p in error.problems)
+        return
+    assert list(frame.columns) == list(loader.schema.FRAME_COLUMNS)
+    assert not frame[_REQUIRED].isna().any().any()
+    assert frame["site"].isin(loader.schema.SITE_LEVELS).all()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=3000), name=st.sampled_from(["x.csv", "x.tsv", "x.xlsx", None]))
+def test_random_bytes_load_or_are_refused(data, name):
+    _loads_or_refuses(data, name)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.integers(0, len(_VALID_TEXT) - 1),
+                                st.sampled_from(list(',;\t\n\r"= -/.0123456789aNyesno\x00é')),
+                                st.booleans()),
+                      min_size=1, max_size=6))
+def test_mutated_registries_load_or_are_refused(edits):
+    text = list(_VALID_TEXT)
+    for position, char, replace in edits:
+        position = min(position, len(text) - 1)
+        if replace:
+            text[position] = char
+        else:
+            text.insert(position, char)
+    _loads_or_refuses("".join(text).encode("utf-8"), "mutated.csv")
