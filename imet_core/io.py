@@ -31,7 +31,9 @@ import datetime as _dt
 import hashlib
 import io as _io
 import os
+import re
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple, Sequence, Union
@@ -352,6 +354,7 @@ class _RawTable:
     notices: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     decimal_comma_allowed: bool = True
+    trailing_blank_rows: int = 0  # empty rows a reader already dropped below the data
 
 
 def _text_array(values: Sequence[str]) -> pa.Array:
@@ -536,9 +539,7 @@ def _parse_with_csv_module(text: str, sep: str) -> tuple[list[pa.Array], list[Pr
 
 def _read_xlsx(data: bytes) -> _RawTable:
     try:
-        rows, formulas, title, sheet_names = _xlsx_first_sheet(data)
-        if formulas:
-            _fill_formula_results(data, rows, formulas)
+        rows, title, sheet_names = _xlsx_first_sheet(data)
     except _FileUnreadable:
         raise
     except Exception as error:  # zipfile, XML and openpyxl errors of a damaged workbook
@@ -550,26 +551,33 @@ def _read_xlsx(data: bytes) -> _RawTable:
                        f"'{title}', was read.")
     if not rows:
         raise _FileUnreadable(f"The first sheet ('{title}') of the workbook is empty.")
-    width = max(len(row) for row in rows)
-    texts = [[_cell_text(v) for v in row] + [""] * (width - len(row)) for row in rows]
+    last = len(rows)
+    while last > 1 and rows[last - 1].count(None) == len(rows[last - 1]):
+        last -= 1  # formatted but empty rows below the data (cheap test, before conversion)
+    width = max(len(row) for row in rows[:last])
+    texts = [[_cell_text(v) for v in row] + [""] * (width - len(row)) for row in rows[:last]]
     columns = [_text_array([row[c] for row in texts[1:]]) for c in range(width)]
-    return _RawTable(texts[0], columns, len(texts) - 1, notices=notices)
+    return _RawTable(texts[0], columns, last - 1, notices=notices,
+                     trailing_blank_rows=len(rows) - last)
 
 
-def _xlsx_first_sheet(data: bytes) -> tuple[list[list[Any]], list[tuple[int, int]], str,
-                                            list[str]]:
+def _xlsx_first_sheet(data: bytes) -> tuple[list[tuple[Any, ...]], str, list[str]]:
+    """Values of the first sheet (formulas replaced by the results Excel saved)."""
     import openpyxl
 
     with _quiet_openpyxl():
-        workbook = openpyxl.load_workbook(_io.BytesIO(data), read_only=True, data_only=False)
-    try:
-        if not workbook.worksheets:
-            raise _FileUnreadable("The workbook has no worksheet.")
-        sheet = workbook.worksheets[0]
-        rows, formulas = _xlsx_rows(sheet)
-        return rows, formulas, sheet.title, list(workbook.sheetnames)
-    finally:
-        workbook.close()
+        workbook = openpyxl.load_workbook(_io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            if not workbook.worksheets:
+                raise _FileUnreadable("The workbook has no worksheet.")
+            sheet = workbook.worksheets[0]
+            rows = list(sheet.iter_rows(values_only=True))
+            title, names = sheet.title, list(workbook.sheetnames)
+        finally:
+            workbook.close()
+    if _has_formulas(data):
+        _refuse_formulas_never_calculated(data, rows)
+    return rows, title, names
 
 
 @contextlib.contextmanager
@@ -580,38 +588,31 @@ def _quiet_openpyxl() -> Iterator[None]:
         yield
 
 
-def _xlsx_rows(sheet: Any) -> tuple[list[list[Any]], list[tuple[int, int]]]:
-    """Cell values of a read-only sheet, and the (row, column) positions holding formulas."""
-    rows: list[list[Any]] = []
-    formulas: list[tuple[int, int]] = []
-    with _quiet_openpyxl():
-        for r, row in enumerate(sheet.iter_rows()):
-            values = []
-            for c, cell in enumerate(row):
-                if getattr(cell, "data_type", None) == "f":
-                    formulas.append((r, c))
-                values.append(getattr(cell, "value", None))
-            rows.append(values)
-    return rows, formulas
+def _has_formulas(data: bytes) -> bool:
+    """Whether any worksheet of the workbook holds a formula (an ``<f>`` element)."""
+    with zipfile.ZipFile(_io.BytesIO(data)) as archive:
+        return any(re.search(rb"<f[\s>/]", archive.read(name))
+                   for name in archive.namelist()
+                   if name.startswith("xl/worksheets/") and name.endswith(".xml"))
 
 
-def _fill_formula_results(data: bytes, rows: list[list[Any]],
-                          formulas: list[tuple[int, int]]) -> None:
-    """Replace formulas by the results Excel saved; a formula never calculated is refused."""
+def _refuse_formulas_never_calculated(data: bytes, rows: list[tuple[Any, ...]]) -> None:
+    """A formula whose result Excel never saved has no value to read: refuse the file."""
     import openpyxl
 
+    never_calculated = []
     with _quiet_openpyxl():
-        workbook = openpyxl.load_workbook(_io.BytesIO(data), read_only=True, data_only=True)
+        workbook = openpyxl.load_workbook(_io.BytesIO(data), read_only=True, data_only=False)
         try:
-            cached = [list(row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
+            for r, row in enumerate(workbook.worksheets[0].iter_rows()):
+                for c, cell in enumerate(row):
+                    if getattr(cell, "data_type", None) != "f":
+                        continue
+                    saved = rows[r][c] if r < len(rows) and c < len(rows[r]) else None
+                    if saved is None:
+                        never_calculated.append(f"{_column_letter(c)}{r + 1}")
         finally:
             workbook.close()
-    never_calculated = []
-    for r, c in formulas:
-        value = cached[r][c] if r < len(cached) and c < len(cached[r]) else None
-        if value is None:
-            never_calculated.append(f"{_column_letter(c)}{r + 1}")
-        rows[r][c] = value
     if never_calculated:
         shown = ", ".join(never_calculated[:5])
         if len(never_calculated) > 5:
@@ -926,7 +927,7 @@ class _Validator:
     def _drop_trailing_blank_rows(self) -> None:
         filled = self._rows_with_content()
         last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
-        dropped = self.n - last
+        dropped = self.n - last + self.table.trailing_blank_rows
         if dropped:
             self.table.columns = [column.slice(0, last) for column in self.table.columns]
             self.notices.append(f"{dropped:,} empty row{'s' if dropped != 1 else ''} after the "
@@ -977,8 +978,11 @@ class _Validator:
                     header = f"(unnamed column {_column_letter(position)})"
                 self.ignored.append(header)
         if self.ignored:
+            listed = ", ".join(self.ignored[:20])
+            if len(self.ignored) > 20:
+                listed += f" and {len(self.ignored) - 20:,} more"
             self.notices.append("Columns that are not part of the registry format were ignored: "
-                                + ", ".join(self.ignored) + ".")
+                                f"{listed}.")
             derived = [h for h in self.ignored if schema.canonical_header(h) in _DERIVED_ONLY]
             if derived:
                 self.notices.append("Derived columns are always recomputed from the registry "
