@@ -21,7 +21,7 @@ from scipy import stats
 from imet_core import schema
 from imet_core.subgroups import Selection, SubgroupFilter, comparison_arms
 from imet_core.survival import (
-    KaplanMeierResult, SurvivalInputError, cox_regression, kaplan_meier, logrank_test,
+    KaplanMeierResult, SurvivalInputError, cox_fit_arrays, cox_regression, kaplan_meier, logrank_test,
     proportional_hazards_test, risk_table,
 )
 from imet_core.table_one import table_one
@@ -47,11 +47,48 @@ ARM_COLUMN = "_arm"
 def _subset_with_arms(frame: pd.DataFrame, selection: Selection) -> tuple[pd.DataFrame, object, int]:
     """Rows of the subgroup that belong to an arm, with an ``_arm`` column; and rows dropped."""
     subset = selection.subgroup.apply(frame)
+    subset.attrs = {}  # pandas deep-copies attrs on every operation: keep the working copy lean
     arms = comparison_arms(subset, selection.comparison)
     in_arm = arms.arm.notna().to_numpy()
     out = subset.loc[in_arm].copy()
     out[ARM_COLUMN] = arms.arm[in_arm].astype(str).to_numpy()
     return out, arms, int((~in_arm).sum())
+
+
+class _Arrays:
+    """Numpy views of one subgroup's rows, so the many small models of a view avoid pandas."""
+
+    def __init__(self, data: pd.DataFrame, levels: Sequence[str], time: str, event: str):
+        self.data = data
+        self.levels = tuple(levels)
+        arm_text = data[ARM_COLUMN].to_numpy() if len(data) else np.array([], dtype=object)
+        self.arm = np.full(len(data), -1, dtype=np.int64)
+        for i, a in enumerate(self.levels):
+            self.arm[arm_text == a] = i
+        self.time = data[time].to_numpy(dtype=float) if len(data) else np.zeros(0)
+        self.event = data[event].to_numpy(dtype=float) if len(data) else np.zeros(0)
+        self._columns: dict[str, np.ndarray] = {}
+
+    def column(self, name: str) -> np.ndarray:
+        if name not in self._columns:
+            self._columns[name] = self.data[name].to_numpy()
+        return self._columns[name]
+
+    def equals(self, name: str, value) -> np.ndarray:
+        col = self.column(name)
+        if isinstance(value, (bool, np.bool_)):
+            return col == value if col.dtype == bool else np.array([v is value or v == value
+                                                                      for v in col], dtype=bool)
+        return col == value
+
+    def counts(self, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(patients, events) per arm, in level order."""
+        arm = self.arm if mask is None else self.arm[mask]
+        ev = self.event if mask is None else self.event[mask]
+        k = len(self.levels)
+        ok = arm >= 0
+        return (np.bincount(arm[ok], minlength=k).astype(int),
+                np.bincount(arm[ok], weights=ev[ok], minlength=k).astype(int))
 
 
 def risk_times(max_time: float) -> np.ndarray:
@@ -64,56 +101,47 @@ def risk_times(max_time: float) -> np.ndarray:
     return np.arange(0.0, np.floor(max_time / step) * step + step / 2, step)
 
 
-def _events_by_arm(data: pd.DataFrame, event: str, levels: Sequence[str]) -> pd.Series:
-    return data.groupby(ARM_COLUMN, observed=True)[event].sum().reindex(list(levels), fill_value=0)
-
-
-def _counts_by_arm(data: pd.DataFrame, levels: Sequence[str]) -> pd.Series:
-    return data[ARM_COLUMN].value_counts().reindex(list(levels), fill_value=0)
-
-
-def _cox_arm_hrs(data: pd.DataFrame, time: str, event: str, reference: str, others: Sequence[str],
-                 events: pd.Series, entry: str | None = None) -> pd.DataFrame:
-    """HR of each arm in ``others`` versus ``reference`` from one Cox model of the eligible arms.
-
-    Arms (and the reference) with fewer than MIN_EVENTS events are left out with a note."""
-    rows = []
-    eligible = [a for a in others if events.get(a, 0) >= MIN_EVENTS]
-    ref_ok = events.get(reference, 0) >= MIN_EVENTS
+def _arm_hrs(arrays: _Arrays, mask: np.ndarray | None, reference: int, others: Sequence[int]) -> list[dict]:
+    """HR of each arm in ``others`` versus ``reference`` from one Cox model of the eligible arms
+    (rows in ``mask``). Arms with fewer than MIN_EVENTS events are left out with a note."""
+    levels = arrays.levels
+    _, events = arrays.counts(mask)
+    arm = arrays.arm if mask is None else arrays.arm[mask]
+    time = arrays.time if mask is None else arrays.time[mask]
+    event = arrays.event if mask is None else arrays.event[mask]
+    ref_ok = events[reference] >= MIN_EVENTS
+    eligible = [a for a in others if events[a] >= MIN_EVENTS]
     fit = None
+    error = ""
     if ref_ok and eligible:
-        sub = data[data[ARM_COLUMN].isin([reference, *eligible])]
-        design = pd.DataFrame({f"arm_{i}": (sub[ARM_COLUMN] == a).astype(float).to_numpy()
-                               for i, a in enumerate(eligible)})
-        design["time"] = sub[time].to_numpy(dtype=float)
-        design["event"] = sub[event].to_numpy(dtype=float)
-        if entry is not None:
-            design["entry"] = sub[entry].to_numpy(dtype=float)
+        keep = np.isin(arm, [reference, *eligible])
+        x = np.column_stack([(arm[keep] == a).astype(float) for a in eligible])
         try:
-            fit = cox_regression(design, time="time", event="event",
-                                 covariates=[f"arm_{i}" for i in range(len(eligible))],
-                                 entry="entry" if entry is not None else None)
-        except (SurvivalInputError, np.linalg.LinAlgError) as exc:
-            fit = None
-            fit_error = str(exc)
+            fit = cox_fit_arrays(time[keep], event[keep], x)
+        except (SurvivalInputError, np.linalg.LinAlgError, ValueError) as exc:
+            error = str(exc)
+    rows = []
     for a in others:
-        row = {"arm": a, "reference": reference, "hr": np.nan, "hr_lower": np.nan,
+        row = {"arm": levels[a], "reference": levels[reference], "hr": np.nan, "hr_lower": np.nan,
                "hr_upper": np.nan, "p": np.nan, "note": ""}
         if not ref_ok:
-            row["note"] = (f"No hazard ratio: the reference arm ({reference}) has "
-                           f"{int(events.get(reference, 0))} events (fewer than {MIN_EVENTS}).")
+            row["note"] = (f"No hazard ratio: the reference arm ({levels[reference]}) has "
+                           f"{int(events[reference])} events (fewer than {MIN_EVENTS}).")
         elif a not in eligible:
-            row["note"] = (f"No hazard ratio: {a} has {int(events.get(a, 0))} events "
+            row["note"] = (f"No hazard ratio: {levels[a]} has {int(events[a])} events "
                            f"(fewer than {MIN_EVENTS}).")
         elif fit is None:
-            row["note"] = f"No hazard ratio: the Cox model could not be fitted ({fit_error})."
+            row["note"] = f"No hazard ratio: the Cox model could not be fitted ({error})."
         else:
-            s = fit.summary.loc[f"arm_{eligible.index(a)}"]
-            row.update(hr=s["hr"], hr_lower=s["hr_lower"], hr_upper=s["hr_upper"], p=s["p"])
+            j = eligible.index(a)
+            row.update(hr=fit.hr[j], hr_lower=fit.hr_lower[j], hr_upper=fit.hr_upper[j], p=fit.p[j])
             if fit.warnings:
                 row["note"] = " ".join(fit.warnings)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["arm", "reference", "hr", "hr_lower", "hr_upper", "p", "note"])
+    return rows
+
+
+HR_COLUMNS = ["arm", "reference", "hr", "hr_lower", "hr_upper", "p", "note"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -184,72 +212,80 @@ def survival_view(frame: pd.DataFrame, selection: Selection, *,
     data, arms, n_without = _subset_with_arms(frame, selection)
     time, event = selection.time_column, selection.event_column
     levels = tuple(arms.levels)
-    counts = _counts_by_arm(data, levels)
-    events = _events_by_arm(data, event, levels)
+    arrays = _Arrays(data, levels, time, event)
+    counts, events = arrays.counts()
     notes: list[str] = []
     if n_without:
         notes.append(f"{n_without} patient(s) have no value for the comparison and are not shown.")
     curves: dict[str, KaplanMeierResult] = {}
     arm_rows = []
-    for a in levels:
-        sub = data[data[ARM_COLUMN] == a]
-        row = {"arm": a, "n": int(counts[a]), "events": int(events[a]),
-               "censored": int(counts[a] - events[a]), "median": np.nan,
+    max_time = float(arrays.time.max()) if arrays.time.size else 0.0
+    times = np.asarray(risk_at, dtype=float) if risk_at is not None else risk_times(max_time)
+    landmark_times = [float(t) for t in landmarks]
+    rt_parts, lm_rows = [], []
+    for i, a in enumerate(levels):
+        in_arm = arrays.arm == i
+        t_arm, d_arm = arrays.time[in_arm], arrays.event[in_arm]
+        row = {"arm": a, "n": int(counts[i]), "events": int(events[i]),
+               "censored": int(counts[i] - events[i]), "median": np.nan,
                "median_lower": np.nan, "median_upper": np.nan}
-        if len(sub):
-            km = kaplan_meier(sub[time].to_numpy(float), sub[event].to_numpy(float), conf_type=conf_type)
+        km = None
+        if t_arm.size:
+            km = kaplan_meier(t_arm, d_arm, conf_type=conf_type)
             curves[a] = km
             row.update(median=km.median, median_lower=km.median_lower, median_upper=km.median_upper)
         arm_rows.append(row)
-    arms_table = pd.DataFrame(arm_rows).set_index("arm")
-    max_time = float(data[time].max()) if len(data) else 0.0
-    times = np.asarray(risk_at, dtype=float) if risk_at is not None else risk_times(max_time)
-    rt_parts, lm_rows = [], []
-    landmark_times = [float(t) for t in landmarks]
-    for a in levels:
-        sub = data[data[ARM_COLUMN] == a]
-        part = risk_table(sub[time].to_numpy(float), sub[event].to_numpy(float), times) if len(sub) \
-            else pd.DataFrame({"time": times, "at_risk": 0.0, "events": 0.0, "censored": 0.0})
+        part = _risk_rows(t_arm, d_arm, times)
         part.insert(0, "arm", a)
         rt_parts.append(part)
-        at_risk_lm = risk_table(sub[time].to_numpy(float), sub[event].to_numpy(float), landmark_times)["at_risk"] \
-            if len(sub) else pd.Series([0.0] * len(landmark_times))
+        at_risk_lm = _risk_rows(t_arm, d_arm, landmark_times)["at_risk"].to_numpy()
+        last = float(km.table["time"].max()) if km is not None else -np.inf
         for j, lt in enumerate(landmark_times):
-            km = curves.get(a)
-            if km is None or lt > max(km.table["time"].max(), 0):
-                lm_rows.append({"arm": a, "time": lt, "survival": np.nan, "lower": np.nan, "upper": np.nan,
-                                "at_risk": float(at_risk_lm.iloc[j])})
-                continue
-            lo, hi = km.ci_at(lt)
-            lm_rows.append({"arm": a, "time": lt, "survival": km.survival_at(lt), "lower": lo, "upper": hi,
-                            "at_risk": float(at_risk_lm.iloc[j])})
+            entry = {"arm": a, "time": lt, "survival": np.nan, "lower": np.nan, "upper": np.nan,
+                     "at_risk": float(at_risk_lm[j])}
+            if km is not None and lt <= last:
+                lo, hi = km.ci_at(lt)
+                entry.update(survival=km.survival_at(lt), lower=lo, upper=hi)
+            lm_rows.append(entry)
+    arms_table = pd.DataFrame(arm_rows).set_index("arm")
     risk = pd.concat(rt_parts, ignore_index=True)
     landmark_table = pd.DataFrame(lm_rows, columns=["arm", "time", "survival", "lower", "upper", "at_risk"])
-    hrs = _cox_arm_hrs(data, time, event, arms.reference, arms.non_reference, events)
-    logrank = _logrank_summary(data, time, event, levels, events)
+    ref = levels.index(arms.reference)
+    hrs = pd.DataFrame(_arm_hrs(arrays, None, ref, [i for i in range(len(levels)) if i != ref]),
+                       columns=HR_COLUMNS)
+    logrank = _logrank_summary(arrays)
     if len(data) == 0:
         notes.append("No patient matches this selection.")
     return SurvivalView(
         selection=selection, arms=arms_table, curves=curves, landmarks=landmark_table,
         risk_table=risk, hazard_ratios=hrs, logrank=logrank, reference=arms.reference,
-        levels=levels, n=int(len(data)), n_events=int(data[event].sum()) if len(data) else 0,
+        levels=levels, n=int(len(data)), n_events=int(arrays.event.sum()),
         n_without_arm=n_without, notes=tuple(notes),
     )
 
 
-def _logrank_summary(data, time, event, levels, events) -> dict:
-    present = [a for a in levels if (data[ARM_COLUMN] == a).any()]
+def _risk_rows(time: np.ndarray, event: np.ndarray, at: Sequence[float]) -> pd.DataFrame:
+    if time.size == 0:
+        at = np.asarray(at, dtype=float)
+        return pd.DataFrame({"time": at, "at_risk": np.zeros(at.size), "events": np.zeros(at.size),
+                             "censored": np.zeros(at.size)})
+    return risk_table(time, event, at)
+
+
+def _logrank_summary(arrays: _Arrays) -> dict:
+    counts, events = arrays.counts()
+    present = [i for i in range(len(arrays.levels)) if counts[i] > 0]
     out = {"statistic": np.nan, "dof": np.nan, "p": np.nan, "note": ""}
     if len(present) < 2:
         out["note"] = "No log-rank test: fewer than two arms have patients."
         return out
-    few = [a for a in present if events[a] < MIN_EVENTS]
+    few = [i for i in present if events[i] < MIN_EVENTS]
     if few:
-        out["note"] = ("No log-rank p-value: " + ", ".join(f"{a} has {int(events[a])} events" for a in few)
-                       + f" (fewer than {MIN_EVENTS}).")
+        out["note"] = ("No log-rank p-value: " + ", ".join(
+            f"{arrays.levels[i]} has {int(events[i])} events" for i in few) + f" (fewer than {MIN_EVENTS}).")
         return out
-    sub = data[data[ARM_COLUMN].isin(present)]
-    res = logrank_test(sub[time].to_numpy(float), sub[event].to_numpy(float), sub[ARM_COLUMN].to_numpy())
+    keep = arrays.arm >= 0
+    res = logrank_test(arrays.time[keep], arrays.event[keep], arrays.arm[keep])
     out.update(statistic=res.statistic, dof=res.dof, p=res.p_value)
     return out
 
@@ -284,8 +320,8 @@ class ForestView:
         One row per subgroup level, "All patients" first. Columns ``variable, variable_label,
         level, level_label, n_<arm>, events_<arm>`` (for the two arms, ``arm_a`` = compared arm,
         ``arm_b`` = reference), ``hr, hr_lower, hr_upper, p, p_interaction, note``.
-        ``p_interaction`` (likelihood-ratio test of the arm x subgroup terms in a Cox model) is
-        repeated on every row of its variable.
+        ``p_interaction`` (Wald test of the arm x subgroup terms in a Cox model with arm, subgroup
+        and their interaction) is repeated on every row of its variable.
     arm_a, arm_b : str
         The compared arm and the reference arm.
     note : str
@@ -317,18 +353,17 @@ def forest_view(frame: pd.DataFrame, selection: Selection) -> ForestView:
                                "(the metastasis-site comparison has five).")
     arm_b = arms.reference
     arm_a = [a for a in arms.levels if a != arm_b][0]
-    time, event = selection.time_column, selection.event_column
+    arrays = _Arrays(data, arms.levels, selection.time_column, selection.event_column)
+    ia, ib = arms.levels.index(arm_a), arms.levels.index(arm_b)
     skip = _COMPARISON_COLUMN.get(selection.comparison)
-    rows = [_forest_row(data, "all", "All patients", "all", "All patients", arm_a, arm_b, time, event)]
+    rows = [_forest_row(arrays, None, "all", "All patients", "all", "All patients", ia, ib)]
     for variable, var_label, levels in FOREST_VARIABLES:
         if variable == skip or variable not in data.columns:
             continue
-        var_rows = []
-        for value, level_label in levels:
-            mask = data[variable].eq(value).fillna(False).to_numpy(dtype=bool)
-            var_rows.append(_forest_row(data.loc[mask], variable, var_label, _level_key(value),
-                                        level_label, arm_a, arm_b, time, event))
-        p_int, note = _interaction_p(data, variable, levels, var_rows, arm_a, time, event)
+        masks = [arrays.equals(variable, value) for value, _ in levels]
+        var_rows = [_forest_row(arrays, mask, variable, var_label, _level_key(value), level_label, ia, ib)
+                    for mask, (value, level_label) in zip(masks, levels)]
+        p_int, note = _interaction_p(arrays, masks, var_rows, ia)
         for r in var_rows:
             r["p_interaction"] = p_int
             if note and not r["note"]:
@@ -344,40 +379,39 @@ def _level_key(value) -> str:
     return str(value)
 
 
-def _forest_row(data, variable, var_label, level, level_label, arm_a, arm_b, time, event) -> dict:
-    counts = _counts_by_arm(data, (arm_a, arm_b))
-    events = _events_by_arm(data, event, (arm_a, arm_b))
-    hr = _cox_arm_hrs(data, time, event, arm_b, [arm_a], events).iloc[0]
+def _forest_row(arrays: _Arrays, mask, variable, var_label, level, level_label, ia, ib) -> dict:
+    counts, events = arrays.counts(mask)
+    hr = _arm_hrs(arrays, mask, ib, [ia])[0]
     return {"variable": variable, "variable_label": var_label, "level": level,
-            "level_label": level_label, "n_a": int(counts[arm_a]), "events_a": int(events[arm_a]),
-            "n_b": int(counts[arm_b]), "events_b": int(events[arm_b]), "hr": hr["hr"],
+            "level_label": level_label, "n_a": int(counts[ia]), "events_a": int(events[ia]),
+            "n_b": int(counts[ib]), "events_b": int(events[ib]), "hr": hr["hr"],
             "hr_lower": hr["hr_lower"], "hr_upper": hr["hr_upper"], "p": hr["p"],
             "p_interaction": np.nan, "note": hr["note"]}
 
 
-def _interaction_p(data, variable, levels, var_rows, arm_a, time, event) -> tuple[float, str]:
-    """LR test of arm x level terms, over the levels whose own HR is estimable."""
-    usable = [value for (value, _), r in zip(levels, var_rows) if np.isfinite(r["hr"])]
+def _interaction_p(arrays: _Arrays, masks, var_rows, ia) -> tuple[float, str]:
+    """Wald test of the arm x level terms in one Cox model (arm + level + arm x level), over the
+    levels whose own HR is estimable (Therneau & Grambsch section 3.4)."""
+    usable = [m for m, r in zip(masks, var_rows) if np.isfinite(r["hr"])]
     if len(usable) < 2:
         return np.nan, "No interaction test: fewer than two levels with enough events in both arms."
-    mask = data[variable].isin(usable).to_numpy(dtype=bool)
-    sub = data.loc[mask]
-    design = pd.DataFrame({"arm": (sub[ARM_COLUMN] == arm_a).astype(float).to_numpy(),
-                           "time": sub[time].to_numpy(float), "event": sub[event].to_numpy(float)})
-    level_cols, inter_cols = [], []
-    for i, value in enumerate(usable[1:]):
-        col = (sub[variable] == value).astype(float).to_numpy()
-        design[f"lvl{i}"] = col
-        design[f"int{i}"] = col * design["arm"].to_numpy()
-        level_cols.append(f"lvl{i}")
-        inter_cols.append(f"int{i}")
+    keep = np.logical_or.reduce(usable) & (arrays.arm >= 0)
+    arm = (arrays.arm[keep] == ia).astype(float)
+    level_cols = [m[keep].astype(float) for m in usable[1:]]
+    x = np.column_stack([arm, *level_cols, *[c * arm for c in level_cols]])
     try:
-        reduced = cox_regression(design, time="time", event="event", covariates=["arm", *level_cols])
-        full = cox_regression(design, time="time", event="event", covariates=["arm", *level_cols, *inter_cols])
-    except (SurvivalInputError, np.linalg.LinAlgError):
+        fit = cox_fit_arrays(arrays.time[keep], arrays.event[keep], x)
+    except (SurvivalInputError, np.linalg.LinAlgError, ValueError):
         return np.nan, "No interaction test: the Cox model could not be fitted."
-    chi = max(2 * (full.log_likelihood - reduced.log_likelihood), 0.0)
-    return float(stats.chi2.sf(chi, len(inter_cols))), ""
+    k = len(level_cols)
+    idx = np.arange(1 + k, 1 + 2 * k)
+    b = fit.coef[idx]
+    v = fit.var[np.ix_(idx, idx)]
+    try:
+        chi = float(b @ np.linalg.solve(v, b))
+    except np.linalg.LinAlgError:
+        return np.nan, "No interaction test: the interaction terms are not estimable."
+    return float(stats.chi2.sf(chi, k)), ""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -449,23 +483,23 @@ class CoxView:
     notes: tuple = field(default_factory=tuple)
 
 
-def _design(data: pd.DataFrame, cand: CoxCandidate, reference) -> tuple[pd.DataFrame, list, pd.Series]:
-    """0/1 columns for every non-reference level present, and the rows with a known value."""
-    col = data[cand.variable]
-    known = col.isin([v for v, _ in cand.levels]).to_numpy(dtype=bool)
-    terms = []
-    out = {}
-    for value, label in cand.levels:
-        if _same(value, reference):
-            continue
-        name = f"{cand.variable}={_level_key(value)}"
-        out[name] = col.eq(value).fillna(False).to_numpy(dtype=float)
-        terms.append((name, value, label))
-    return pd.DataFrame(out, index=data.index), terms, pd.Series(known, index=data.index)
-
-
 def _same(a, b) -> bool:
-    return (a is b) or (type(a) is type(b) and a == b) or (isinstance(a, (bool, np.bool_)) and isinstance(b, (bool, np.bool_)) and bool(a) == bool(b))
+    if isinstance(a, (bool, np.bool_)) or isinstance(b, (bool, np.bool_)):
+        return isinstance(a, (bool, np.bool_)) and isinstance(b, (bool, np.bool_)) and bool(a) == bool(b)
+    return a == b
+
+
+def _design(arrays: _Arrays, cand: CoxCandidate, reference) -> tuple[list, np.ndarray]:
+    """[(term name, value, label, 0/1 column)] for every non-reference level, and the rows
+    whose value is one of the candidate's levels (known)."""
+    known = np.zeros(len(arrays.time), dtype=bool)
+    terms = []
+    for value, label in cand.levels:
+        is_level = arrays.equals(cand.variable, value)
+        known |= is_level
+        if not _same(value, reference):
+            terms.append((f"{cand.variable}={_level_key(value)}", value, label, is_level.astype(float)))
+    return terms, known
 
 
 def cox_view(frame: pd.DataFrame, selection: Selection, *, model: Sequence[str] | str = "paper",
@@ -492,7 +526,9 @@ def cox_view(frame: pd.DataFrame, selection: Selection, *, model: Sequence[str] 
     """
     references = dict(references or {})
     data = selection.subgroup.apply(frame)
-    time, event = selection.time_column, selection.event_column
+    data.attrs = {}
+    data = data.assign(**{ARM_COLUMN: ""})
+    arrays = _Arrays(data, ("",), selection.time_column, selection.event_column)
     names = list(candidates) if candidates is not None else [c.variable for c in COX_CANDIDATES]
     cands = [CANDIDATES_BY_NAME[n] for n in names if n in CANDIDATES_BY_NAME and n in data.columns]
     rows: list[dict] = []
@@ -500,59 +536,9 @@ def cox_view(frame: pd.DataFrame, selection: Selection, *, model: Sequence[str] 
     significant: list[str] = []
     notes: list[str] = []
     for cand in cands:
-        ref = references.get(cand.variable, cand.reference)
-        ref_label = dict((_level_key(v), l) for v, l in cand.levels).get(_level_key(ref), str(ref))
-        design, terms, known = _design(data, cand, ref)
-        sub = data.loc[known.to_numpy()]
-        X = design.loc[known.to_numpy()]
-        ev = sub[event].to_numpy(float)
-        ref_events = ev[(X.sum(axis=1) == 0).to_numpy()].sum() if len(terms) else ev.sum()
-        estimable = []
-        term_rows = []
-        for name, value, label in terms:
-            lvl_events = ev[X[name].to_numpy() == 1].sum()
-            row = {"variable": cand.variable, "label": cand.label, "level": _level_key(value),
-                   "level_label": label, "reference_label": ref_label,
-                   "n": int(len(sub)), "events": int(ev.sum()), "hr": np.nan, "hr_lower": np.nan,
-                   "hr_upper": np.nan, "p": np.nan, "variable_p": np.nan, "note": ""}
-            if lvl_events < MIN_EVENTS or ref_events < MIN_EVENTS:
-                row["note"] = (f"Not estimated: {int(lvl_events)} events in {label} and "
-                               f"{int(ref_events)} in {ref_label} (need {MIN_EVENTS} each).")
-            else:
-                estimable.append(name)
-            term_rows.append(row)
-        if estimable:
-            keep = (X[estimable].sum(axis=1) > 0) | (X.sum(axis=1) == 0)
-            fit_frame = X.loc[keep, estimable].copy()
-            fit_frame["time"] = sub.loc[keep.to_numpy(), time].to_numpy(float)
-            fit_frame["event"] = sub.loc[keep.to_numpy(), event].to_numpy(float)
-            try:
-                fit = cox_regression(fit_frame, time="time", event="event", covariates=estimable)
-                lr_p = fit.lr_test[2]
-                ph = proportional_hazards_test(fit, terms={cand.variable: estimable})
-                univariable_ph[cand.variable] = tuple(ph.loc[cand.variable, ["chisq", "df", "p"]])
-                for row, (name, _, _) in zip(term_rows, terms):
-                    if name in estimable:
-                        s = fit.summary.loc[name]
-                        row.update(hr=s["hr"], hr_lower=s["hr_lower"], hr_upper=s["hr_upper"], p=s["p"],
-                                   variable_p=lr_p, n=int(fit.n), events=int(fit.n_events))
-                        if fit.warnings:
-                            row["note"] = " ".join(fit.warnings)
-                if (fit.summary["p"] < 0.05).any():
-                    significant.append(cand.variable)
-            except (SurvivalInputError, np.linalg.LinAlgError) as exc:
-                for row in term_rows:
-                    row["note"] = row["note"] or f"Not estimated: {exc}"
-        elif not terms:
-            notes.append(f"{cand.label}: only the reference level is present in this subgroup.")
-        if not terms:
-            term_rows.append({"variable": cand.variable, "label": cand.label, "level": "",
-                              "level_label": "", "reference_label": ref_label, "n": int(len(sub)),
-                              "events": int(ev.sum()), "hr": np.nan, "hr_lower": np.nan, "hr_upper": np.nan,
-                              "p": np.nan, "variable_p": np.nan,
-                              "note": "Not estimated: one level only in this subgroup."})
-        rows.extend(term_rows)
-    table = pd.DataFrame(rows)
+        rows.extend(_univariable_rows(arrays, cand, references, univariable_ph, significant, notes))
+    table = pd.DataFrame(rows, columns=["variable", "label", "level", "level_label", "reference_label", "n",
+                                        "events", "hr", "hr_lower", "hr_upper", "p", "variable_p", "note"])
     if model == "paper":
         model_vars, rule = significant, "univariable p < 0.05"
     else:
@@ -560,69 +546,121 @@ def cox_view(frame: pd.DataFrame, selection: Selection, *, model: Sequence[str] 
     for col in ("hr_adj", "hr_adj_lower", "hr_adj_upper", "p_adj", "ph_chisq", "ph_df", "ph_p"):
         table[col] = np.nan
     table["in_model"] = False
-    table["ph_flag"] = ""
     model_n = model_events = 0
     global_ph = {"chisq": np.nan, "df": np.nan, "p": np.nan}
     fitted_vars: list[str] = []
     if model_vars:
-        fit, columns, model_n, model_events, term_map, note = _multivariable(
-            data, [CANDIDATES_BY_NAME[v] for v in model_vars], references, time, event)
-        if note:
-            notes.append(note)
+        result = _multivariable(arrays, [CANDIDATES_BY_NAME[v] for v in model_vars], references)
+        if result["note"]:
+            notes.append(result["note"])
+        model_n, model_events = result["n"], result["events"]
+        fit, columns, term_map = result["fit"], result["columns"], result["term_map"]
         if fit is not None:
             fitted_vars = list(term_map)
-            ph = proportional_hazards_test(fit, terms=term_map)
+            ph = fit.ph
             global_ph = dict(ph.loc["GLOBAL", ["chisq", "df", "p"]])
-            for i, row in table.iterrows():
-                name = f"{row['variable']}={row['level']}"
-                if name in fit.summary.index:
-                    s = fit.summary.loc[name]
+            position = {name: j for j, name in enumerate(columns)}
+            term_names = table["variable"] + "=" + table["level"]
+            for i in range(len(table)):
+                j = position.get(term_names.iloc[i])
+                if j is not None:
                     table.loc[i, ["hr_adj", "hr_adj_lower", "hr_adj_upper", "p_adj"]] = \
-                        [s["hr"], s["hr_lower"], s["hr_upper"], s["p"]]
-                if row["variable"] in term_map:
+                        [fit.hr[j], fit.hr_lower[j], fit.hr_upper[j], fit.p[j]]
+                variable = table["variable"].iloc[i]
+                if variable in term_map:
                     table.loc[i, "in_model"] = True
-                    table.loc[i, ["ph_chisq", "ph_df", "ph_p"]] = list(ph.loc[row["variable"], ["chisq", "df", "p"]])
-    for i, row in table.iterrows():
-        if not row["in_model"] and row["variable"] in univariable_ph:
-            table.loc[i, ["ph_chisq", "ph_df", "ph_p"]] = list(univariable_ph[row["variable"]])
+                    table.loc[i, ["ph_chisq", "ph_df", "ph_p"]] = list(ph.loc[variable, ["chisq", "df", "p"]])
+    for i in range(len(table)):
+        variable = table["variable"].iloc[i]
+        if not table["in_model"].iloc[i] and variable in univariable_ph:
+            table.loc[i, ["ph_chisq", "ph_df", "ph_p"]] = list(univariable_ph[variable])
     table["ph_flag"] = np.where(table["ph_p"] < 0.05, "PH doubtful (p < 0.05)",
                                 np.where(table["ph_p"].notna(), "OK", ""))
     return CoxView(table=table, model_variables=tuple(fitted_vars), model_rule=rule, model_n=int(model_n),
                    model_events=int(model_events), global_ph=global_ph, notes=tuple(notes))
 
 
-def _multivariable(data, cands, references, time, event):
+def _univariable_rows(arrays: _Arrays, cand: CoxCandidate, references, univariable_ph, significant, notes):
+    ref = references.get(cand.variable, cand.reference)
+    ref_label = dict((_level_key(v), l) for v, l in cand.levels).get(_level_key(ref), str(ref))
+    terms, known = _design(arrays, cand, ref)
+    time, event = arrays.time[known], arrays.event[known]
+    columns = [col[known] for _, _, _, col in terms]
+    ref_rows = np.ones(time.size, dtype=bool)
+    for col in columns:
+        ref_rows &= col == 0
+    ref_events = event[ref_rows].sum()
+    base = {"variable": cand.variable, "label": cand.label, "reference_label": ref_label,
+            "n": int(time.size), "events": int(event.sum()), "hr": np.nan, "hr_lower": np.nan,
+            "hr_upper": np.nan, "p": np.nan, "variable_p": np.nan, "note": ""}
+    if not terms:
+        notes.append(f"{cand.label}: only the reference level is present in this subgroup.")
+        return [dict(base, level="", level_label="", note="Not estimated: one level only in this subgroup.")]
+    rows, estimable = [], []
+    for (name, value, label, _), col in zip(terms, columns):
+        row = dict(base, level=_level_key(value), level_label=label)
+        lvl_events = event[col == 1].sum()
+        if lvl_events < MIN_EVENTS or ref_events < MIN_EVENTS:
+            row["note"] = (f"Not estimated: {int(lvl_events)} events in {label} and "
+                           f"{int(ref_events)} in {ref_label} (need {MIN_EVENTS} each).")
+        else:
+            estimable.append(len(rows))
+        rows.append(row)
+    if not estimable:
+        return rows
+    x = np.column_stack([columns[j] for j in estimable])
+    keep = (x.sum(axis=1) > 0) | ref_rows
+    try:
+        fit = cox_fit_arrays(time[keep], event[keep], x[keep], ph_terms={cand.variable: list(range(len(estimable)))})
+    except (SurvivalInputError, np.linalg.LinAlgError, ValueError) as exc:
+        for row in rows:
+            row["note"] = row["note"] or f"Not estimated: {exc}"
+        return rows
+    lr_p = float(stats.chi2.sf(max(2 * (fit.log_likelihood - fit.log_likelihood_null), 0.0), len(estimable)))
+    univariable_ph[cand.variable] = tuple(fit.ph.loc[cand.variable, ["chisq", "df", "p"]])
+    for j, r in enumerate(estimable):
+        rows[r].update(hr=fit.hr[j], hr_lower=fit.hr_lower[j], hr_upper=fit.hr_upper[j], p=fit.p[j],
+                       variable_p=lr_p, n=fit.n, events=fit.n_events)
+        if fit.warnings:
+            rows[r]["note"] = " ".join(fit.warnings)
+    if (fit.p < 0.05).any():
+        significant.append(cand.variable)
+    return rows
+
+
+def _multivariable(arrays: _Arrays, cands, references) -> dict:
     """Fit the multivariable model on complete cases; levels with < MIN_EVENTS events dropped."""
-    known = np.ones(len(data), dtype=bool)
+    known = np.ones(len(arrays.time), dtype=bool)
     blocks = []
     for cand in cands:
-        ref = references.get(cand.variable, cand.reference)
-        design, terms, k = _design(data, cand, ref)
-        known &= k.to_numpy()
-        blocks.append((cand, design, terms))
-    sub = data.loc[known]
-    ev = sub[event].to_numpy(float)
-    columns, term_map = [], {}
-    frame = pd.DataFrame(index=sub.index)
-    for cand, design, terms in blocks:
-        X = design.loc[known]
-        usable = [name for name, _, _ in terms if ev[X[name].to_numpy() == 1].sum() >= MIN_EVENTS]
+        terms, k = _design(arrays, cand, references.get(cand.variable, cand.reference))
+        known &= k
+        blocks.append((cand, terms))
+    event = arrays.event[known]
+    columns, term_map, matrix = [], {}, []
+    for cand, terms in blocks:
+        usable = [(name, col[known]) for name, _, _, col in terms if event[col[known] == 1].sum() >= MIN_EVENTS]
         if usable:
-            for name in usable:
-                frame[name] = X[name].to_numpy()
-            columns.extend(usable)
-            term_map[cand.variable] = usable
+            term_map[cand.variable] = [name for name, _ in usable]
+            for name, col in usable:
+                columns.append(name)
+                matrix.append(col)
+    out = {"fit": None, "columns": columns, "term_map": term_map, "n": int(known.sum()),
+           "events": int(event.sum()), "note": ""}
     if not columns:
-        return None, [], int(len(sub)), int(ev.sum()), {}, "No multivariable model: no covariate has enough events."
-    frame["time"] = sub[time].to_numpy(float)
-    frame["event"] = ev
+        out["note"] = "No multivariable model: no covariate has enough events."
+        return out
+    position = {name: j for j, name in enumerate(columns)}
+    ph_terms = {variable: [position[n] for n in names] for variable, names in term_map.items()}
     try:
-        fit = cox_regression(frame, time="time", event="event", covariates=columns)
-    except (SurvivalInputError, np.linalg.LinAlgError) as exc:
-        return None, [], int(len(sub)), int(ev.sum()), {}, f"No multivariable model: {exc}"
+        fit = cox_fit_arrays(arrays.time[known], event, np.column_stack(matrix), ph_terms=ph_terms)
+    except (SurvivalInputError, np.linalg.LinAlgError, ValueError) as exc:
+        out["note"] = f"No multivariable model: {exc}"
+        return out
     dropped = int((~known).sum())
-    note = f"Multivariable model: {dropped} patient(s) with a missing covariate left out." if dropped else ""
-    return fit, columns, int(fit.n), int(fit.n_events), term_map, note
+    out.update(fit=fit, n=fit.n, events=fit.n_events,
+               note=f"Multivariable model: {dropped} patient(s) with a missing covariate left out." if dropped else "")
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

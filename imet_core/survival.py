@@ -22,6 +22,7 @@ References
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Sequence
@@ -34,10 +35,12 @@ __all__ = [
     "KaplanMeierResult",
     "LogrankResult",
     "CoxResult",
+    "CoxFit",
     "RMSTResult",
     "kaplan_meier",
     "logrank_test",
     "cox_regression",
+    "cox_fit_arrays",
     "rmst",
     "proportional_hazards_test",
     "risk_table",
@@ -115,7 +118,7 @@ def _timefix(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
     if not present:
         return list(arrays)
     # hash-based distinct values, then sort only those (far fewer than rows in a registry)
-    values = np.sort(pd.unique(np.concatenate(present) if len(present) > 1 else present[0]))
+    values = _sorted_unique(np.concatenate(present) if len(present) > 1 else present[0])
     if values.size < 2:
         return list(arrays)
     scale = max(np.abs(values).max(), 1e-300)
@@ -125,6 +128,14 @@ def _timefix(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
     group_start = np.concatenate([[True], ~close])
     representative = values[group_start][np.cumsum(group_start) - 1]
     return [None if a is None else representative[np.searchsorted(values, a)] for a in arrays]
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Distinct values, sorted: hashing first for large arrays (few distinct times among
+    many rows), a plain sort for small ones (less overhead)."""
+    if values.size > 50_000:
+        return np.sort(pd.unique(values))
+    return np.unique(values)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -671,9 +682,9 @@ def cox_regression(frame: pd.DataFrame, *, time: str, event: str, covariates: Se
     centre = np.average(x, axis=0, weights=w) if w.sum() > 0 else x.mean(axis=0)
     xc = x - centre
     problem = _CoxProblem(t, d, e, w, s, xc, ties, aggregate=not robust)
-    beta, loglik, info, converged, iterations, warnings = _newton_raphson(problem, max_iter)
-    loglik0 = problem.evaluate(np.zeros(x.shape[1]), need_derivatives=False)[0]
-    naive_var = _invert_information(info)
+    fit = _newton_raphson(problem, max_iter)
+    beta, loglik, loglik0, naive_var = fit.beta, fit.loglik, fit.loglik_null, fit.var
+    converged, iterations, warnings = fit.converged, fit.iterations, fit.warnings
     if robust:
         resid = problem.score_residuals(beta, t.shape[0]) * w[:, None]
         dfbeta = resid @ naive_var
@@ -702,6 +713,73 @@ def cox_regression(frame: pd.DataFrame, *, time: str, event: str, covariates: Se
     )
 
 
+@dataclass(frozen=True)
+class CoxFit:
+    """A lean Cox fit for internal callers that already hold clean numpy arrays (the dashboard
+    fits dozens of models per filter change). Same engine and same numbers as
+    :func:`cox_regression`; no robust variance, strata, weights or concordance.
+
+    Attributes: ``coef, se, hr, hr_lower, hr_upper, z, p`` (arrays, one per column of x),
+    ``log_likelihood``, ``log_likelihood_null``, ``n``, ``n_events``, ``warnings``.
+    """
+
+    coef: np.ndarray
+    se: np.ndarray
+    hr: np.ndarray
+    hr_lower: np.ndarray
+    hr_upper: np.ndarray
+    z: np.ndarray
+    p: np.ndarray
+    log_likelihood: float
+    log_likelihood_null: float
+    n: int
+    n_events: int
+    warnings: tuple
+    var: np.ndarray = field(repr=False, default=None)
+    ph: pd.DataFrame | None = field(repr=False, default=None)
+
+
+def cox_fit_arrays(time: np.ndarray, event: np.ndarray, x: np.ndarray, *, entry: np.ndarray | None = None,
+                   ties: str = "efron", alpha: float = 0.05, ph_terms: dict | None = None) -> CoxFit:
+    """Cox regression on float arrays (time, 0/1 event, n x p covariates), as :func:`cox_regression`.
+
+    Inputs must be finite with entry < time; callers validate. With ``ph_terms`` (term name ->
+    column indices) the result's ``ph`` holds cox.zph's test per term and GLOBAL.
+    Returns :class:`CoxFit`.
+    """
+    t = np.asarray(time, dtype=float)
+    d = np.asarray(event, dtype=float)
+    x = np.asarray(x, dtype=float).reshape(t.shape[0], -1)
+    e = None if entry is None else np.asarray(entry, dtype=float)
+    t, e = _timefix(t, e)
+    w = np.ones(t.shape[0])
+    s = np.zeros(t.shape[0], dtype=int)
+    xc = x - x.mean(axis=0)
+    problem = _CoxProblem(t, d, e, w, s, xc, ties, aggregate=True)
+    fit = _newton_raphson(problem, 30)
+    beta, loglik, loglik0, warnings = fit.beta, fit.loglik, fit.loglik_null, fit.warnings
+    se = np.sqrt(np.abs(np.diag(fit.var)))
+    z = stats.norm.ppf(1 - alpha / 2) if alpha != 0.05 else _Z95
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        zstat = beta / se
+        p = np.array([math.erfc(abs(v) / math.sqrt(2)) if np.isfinite(v) else np.nan for v in zstat])
+        return CoxFit(coef=beta, se=se, hr=np.exp(beta), hr_lower=np.exp(beta - z * se),
+                      hr_upper=np.exp(beta + z * se), z=zstat, p=p, log_likelihood=float(loglik),
+                      log_likelihood_null=float(loglik0), n=int(t.shape[0]), n_events=int(d.sum()),
+                      warnings=tuple(warnings), var=fit.var, ph=_fit_ph(problem, t, d, e, beta, ph_terms))
+
+
+def _fit_ph(problem, t, d, e, beta, ph_terms) -> pd.DataFrame | None:
+    if ph_terms is None:
+        return None
+    names = [f"x{j}" for j in range(beta.size)]
+    terms = {term: [names[j] for j in cols] for term, cols in ph_terms.items()}
+    return _zph_table(problem, t, d, e, beta, names, terms, "km")
+
+
+_Z95 = 1.959963984540054  # qnorm(0.975)
+
+
 def _group_sum(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
     out = np.zeros((codes.max() + 1, values.shape[1]))
     np.add.at(out, codes, values)
@@ -720,6 +798,7 @@ def _newton_raphson(problem: "_CoxProblem", max_iter: int):
     p = problem.p
     beta = np.zeros(p)
     loglik, grad, info = problem.evaluate(beta)
+    loglik_null = loglik
     warnings: list[str] = []
     converged = False
     iterations = 0
@@ -746,15 +825,6 @@ def _newton_raphson(problem: "_CoxProblem", max_iter: int):
         beta, loglik, grad, info = new_beta, new_loglik, new_grad, new_info
         if done:
             converged = True
-            # One more Newton step polishes beta to the exact maximum (R stops one step earlier,
-            # with a relative loglik change < 1e-9, which agrees to far below our 1e-4 tolerance).
-            try:
-                polish = beta + np.linalg.solve(info, grad)
-                pl, pg, pi = problem.evaluate(polish)
-                if np.isfinite(pl) and pl >= loglik:
-                    beta, loglik, grad, info = polish, pl, pg, pi
-            except np.linalg.LinAlgError:
-                pass
             break
     var = _invert_information(info)
     se = np.sqrt(np.abs(np.diag(var)))
@@ -766,7 +836,19 @@ def _newton_raphson(problem: "_CoxProblem", max_iter: int):
                             "(for example, no events in one group).")
     if not converged:
         warnings.append("The Cox model did not converge.")
-    return beta, loglik, info, converged, iterations, warnings
+    return _NewtonResult(beta, loglik, loglik_null, info, var, converged, iterations, warnings)
+
+
+@dataclass(frozen=True)
+class _NewtonResult:
+    beta: np.ndarray
+    loglik: float
+    loglik_null: float
+    info: np.ndarray
+    var: np.ndarray
+    converged: bool
+    iterations: int
+    warnings: list
 
 
 class _CoxProblem:
@@ -799,7 +881,7 @@ class _CoxProblem:
 
     def _stratum_part(self, rows, t, d, e, w, x, aggregate):
         t_r, d_r = t[rows], d[rows]
-        etimes = np.sort(pd.unique(t_r[d_r > 0]))
+        etimes = _sorted_unique(t_r[d_r > 0])
         m = etimes.size
         if m == 0:
             return None
@@ -821,6 +903,11 @@ class _CoxProblem:
                 w_a = np.bincount(inverse, weights=w_a, minlength=uniq.size)
                 count = np.bincount(inverse, minlength=uniq.size).astype(float)
                 row_map = None
+        # Work in order of hi (stop index) so risk-set sums are one cumulative sum per call.
+        order = np.argsort(hi, kind="stable")
+        x_a, w_a, lo, hi, dead, count = x_a[order], w_a[order], lo[order], hi[order], dead[order], count[order]
+        if row_map is not None:
+            row_map = row_map[order]
         ev = np.nonzero(dead)[0]
         inv = hi[ev] - 1  # a death's stop time is an event time: the last one <= stop
         ndead = np.bincount(inv, weights=count[ev], minlength=m)
@@ -829,37 +916,58 @@ class _CoxProblem:
         pair_time = np.repeat(np.arange(m), nd_int)
         starts = np.concatenate([[0], np.cumsum(nd_int)[:-1]])
         pair_r = (np.arange(pair_time.size) - starts[pair_time]).astype(float)
+        frac = pair_r / ndead[pair_time] if self.efron else np.zeros(pair_time.size)
+        w_ev, x_ev = w_a[ev], x_a[ev]
+        meanwt = np.bincount(inv, weights=w_ev, minlength=m) / ndead
+        # rows with hi <= k have left the risk set at event time k; with entry, rows with lo > k
+        # have not entered yet
+        hi_pos = np.searchsorted(hi, np.arange(m), side="right")
+        lo_order = None if e is None else np.argsort(lo, kind="stable")
+        lo_pos = None if e is None else np.searchsorted(lo[lo_order], np.arange(m), side="right")
         return {"etimes": etimes, "m": m, "x": x_a, "w": w_a, "lo": lo, "hi": hi, "ev": ev,
-                "inv": inv, "ndead": ndead, "pair_time": pair_time, "pair_r": pair_r,
-                "row_map": row_map}
+                "inv": inv, "ndead": ndead, "pair_time": pair_time, "pair_r": pair_r, "frac": frac,
+                "meanwt": meanwt, "meanwt_k": meanwt[pair_time], "w_ev": w_ev, "x_ev": x_ev,
+                "wx_ev": (w_ev[:, None] * x_ev).sum(axis=0), "hi_pos": hi_pos, "lo_order": lo_order,
+                "lo_pos": lo_pos, "row_map": row_map}
 
     @property
     def aggregated(self) -> bool:
         return any(part["row_map"] is None for part in self.parts)
 
+    @staticmethod
+    def _risk_sums(part, values: np.ndarray) -> np.ndarray:
+        """Sums of ``values`` (rows x columns, rows in hi order) over the risk set of each event
+        time: all rows minus those that left (hi <= k) minus those not yet entered (lo > k)."""
+        csum = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+        total = csum[-1]
+        out = total - csum[part["hi_pos"]]
+        if part["lo_order"] is not None:
+            csum_lo = np.concatenate([np.zeros((1, values.shape[1])),
+                                      np.cumsum(values[part["lo_order"]], axis=0)])
+            out -= total - csum_lo[part["lo_pos"]]
+        return out
+
     # ---- shared per-stratum quantities ----
     def _pieces(self, part, beta):
         """Risk-set and death sums at each event time for one stratum."""
-        m, x, lo, hi = part["m"], part["x"], part["lo"], part["hi"]
+        m, x = part["m"], part["x"]
         eta = x @ beta
         shift = eta.max()
         rel = np.exp(eta - shift)
         risk = part["w"] * rel
-        s0 = _interval_sums(lo, hi, risk, m)
-        s1 = np.column_stack([_interval_sums(lo, hi, risk * x[:, j], m) for j in range(self.p)])
+        sums = self._risk_sums(part, np.column_stack([risk, risk[:, None] * x]))
+        s0, s1 = sums[:, 0], sums[:, 1:]
         ev, inv = part["ev"], part["inv"]
-        w_ev, x_ev, rel_ev, risk_ev = part["w"][ev], x[ev], rel[ev], risk[ev]
-        d_w = np.bincount(inv, weights=w_ev, minlength=m)
+        rel_ev = rel[ev]
+        risk_ev = part["w_ev"] * rel_ev
         d_s0 = np.bincount(inv, weights=risk_ev, minlength=m)
-        d_s1 = _bincount_columns(inv, risk_ev[:, None] * x_ev, m)
-        meanwt = d_w / part["ndead"]
-        k = part["pair_time"]
-        frac = part["pair_r"] / part["ndead"][k] if self.efron else np.zeros(k.size)
+        d_s1 = _bincount_columns(inv, risk_ev[:, None] * part["x_ev"], m)
+        k, frac = part["pair_time"], part["frac"]
         denom = s0[k] - frac * d_s0[k]
         xbar = (s1[k] - frac[:, None] * d_s1[k]) / denom[:, None]
-        return {"eta": eta, "rel": rel, "risk": risk, "shift": shift, "w_ev": w_ev, "x_ev": x_ev,
-                "rel_ev": rel_ev, "risk_ev": risk_ev, "meanwt": meanwt, "k": k, "frac": frac,
-                "denom": denom, "xbar": xbar}
+        return {"eta": eta, "rel": rel, "risk": risk, "shift": shift, "w_ev": part["w_ev"],
+                "x_ev": part["x_ev"], "rel_ev": rel_ev, "risk_ev": risk_ev, "meanwt": part["meanwt"],
+                "k": k, "frac": frac, "denom": denom, "xbar": xbar}
 
     def evaluate(self, beta, need_derivatives: bool = True):
         loglik = 0.0
@@ -867,13 +975,11 @@ class _CoxProblem:
         info = np.zeros((self.p, self.p))
         for part in self.parts:
             pc = self._pieces(part, beta)
-            k, meanwt = pc["k"], pc["meanwt"]
-            loglik += float(np.sum(pc["w_ev"] * pc["eta"][part["ev"]])
-                            - np.sum(meanwt[k] * (np.log(pc["denom"]) + pc["shift"])))
+            mk = part["meanwt_k"]
+            loglik += float(part["wx_ev"] @ beta - mk @ (np.log(pc["denom"]) + pc["shift"]))
             if not need_derivatives:
                 continue
-            grad += (pc["w_ev"][:, None] * pc["x_ev"]).sum(axis=0) \
-                - (meanwt[k][:, None] * pc["xbar"]).sum(axis=0)
+            grad += part["wx_ev"] - mk @ pc["xbar"]
             info += self._information(part, pc)
         if not need_derivatives:
             return loglik, None, None
@@ -882,9 +988,10 @@ class _CoxProblem:
     @staticmethod
     def _information(part, pc) -> np.ndarray:
         """sum over (time, r) of meanwt * [ (S2 - frac D2) / denom - xbar xbar' ]."""
-        k, meanwt, denom, frac, m = pc["k"], pc["meanwt"], pc["denom"], pc["frac"], part["m"]
-        c = np.bincount(k, weights=meanwt[k] / denom, minlength=m)
-        c_frac = np.bincount(k, weights=meanwt[k] * frac / denom, minlength=m)
+        k, denom, frac, m = pc["k"], pc["denom"], pc["frac"], part["m"]
+        mk_over = part["meanwt_k"] / denom
+        c = np.bincount(k, weights=mk_over, minlength=m)
+        c_frac = np.bincount(k, weights=mk_over * frac, minlength=m)
         cum_c = np.concatenate([[0.0], np.cumsum(c)])
         a = pc["risk"] * (cum_c[part["hi"]] - cum_c[part["lo"]])
         x = part["x"]
@@ -892,7 +999,7 @@ class _CoxProblem:
         b = pc["risk_ev"] * c_frac[part["inv"]]
         info -= pc["x_ev"].T @ (pc["x_ev"] * b[:, None])
         xbar = pc["xbar"]
-        info -= xbar.T @ (xbar * meanwt[k][:, None])
+        info -= xbar.T @ (xbar * part["meanwt_k"][:, None])
         return info
 
     # ---- score residuals (coxscore2.c / agscore2.c), used by the robust variance ----
@@ -1167,9 +1274,15 @@ def proportional_hazards_test(fit: CoxResult, transform: str = "km", *,
     dd = fit._data
     problem = _CoxProblem(dd["time"], dd["event"], dd["entry"], dd["weights"], dd["strata"],
                           dd["x"], dd["ties"])
-    t, d = dd["time"], dd["event"]
+    return _zph_table(problem, dd["time"], dd["event"], dd["entry"], fit.coef, fit.covariates,
+                      terms, transform)
+
+
+def _zph_table(problem: "_CoxProblem", t: np.ndarray, d: np.ndarray, e: np.ndarray | None,
+               coef: np.ndarray, covariates: list, terms: dict | None, transform: str) -> pd.DataFrame:
+    """cox.zph's score test (survival 3.x) from a fitted problem; see proportional_hazards_test."""
     if transform == "km":
-        km = kaplan_meier(t, d, entry=dd["entry"])
+        km = kaplan_meier(t, d, entry=e)
         ktimes = km.table["time"].to_numpy()
         ksurv = km.table["survival"].to_numpy()
         idx = np.searchsorted(ktimes, t, side="left")  # number of KM times strictly below t
@@ -1183,14 +1296,13 @@ def proportional_hazards_test(fit: CoxResult, transform: str = "km", *,
     else:
         raise SurvivalInputError(f"Unknown transform {transform!r}.")
     gmean = ttimes[d > 0].mean()
-    etimes, v, u = problem.event_time_terms(fit.coef)
-    # g at each event time (the same for all tied events at that time)
+    etimes, v, u = problem.event_time_terms(coef)
     # g at each event time (the same for all tied events at that time)
     event_t = t[d > 0]
     event_g = ttimes[d > 0] - gmean
     order = np.argsort(event_t, kind="stable")
     g = event_g[order][np.searchsorted(event_t[order], etimes)]
-    p = fit.coef.size
+    p = coef.size
     imat = np.zeros((2 * p, 2 * p))
     imat[:p, :p] = v.sum(axis=0)
     imat[:p, p:] = np.einsum("k,kij->ij", g, v)
@@ -1198,8 +1310,8 @@ def proportional_hazards_test(fit: CoxResult, transform: str = "km", *,
     imat[p:, p:] = np.einsum("k,kij->ij", g ** 2, v)
     u2 = (g[:, None] * u).sum(axis=0)
     if terms is None:
-        terms = {name: [name] for name in fit.covariates}
-    position = {name: j for j, name in enumerate(fit.covariates)}
+        terms = {name: [name] for name in covariates}
+    position = {name: j for j, name in enumerate(covariates)}
     rows, names = [], []
     for term, columns in terms.items():
         jj = [position[c] for c in columns]
