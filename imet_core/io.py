@@ -1024,7 +1024,7 @@ class _Validator:
         for column in schema.CONTRACT_COLUMNS + schema.INTERVAL_COLUMNS:
             if column.name in self.cells:
                 self._check_column(column)
-            elif column.required in (Requirement.ALWAYS, Requirement.IT_ROWS):
+            elif column.required is Requirement.ALWAYS:
                 self.problems.add(Problem(_HEADER_ROW, column.name, None, (
                     f"Required column '{column.name}' ({column.label}) is missing.")))
 
@@ -1184,6 +1184,11 @@ class _Validator:
                 "Intervention '{value}' is given for a patient in the ST group (systemic therapy "
                 "only); leave it empty or change the group to IT."))
             self._check_intervention_organ()
+        elif it.any():
+            count = int((it & self.filled).sum())
+            self.problems.add(Problem(_HEADER_ROW, "intervention", None, (
+                "Required column 'intervention' (Intervention) is missing; it is needed for the "
+                f"IT group ({count:,} patient{'s' if count != 1 else ''}).")))
         for name, what in (("date_intervention", "A date of intervention"),
                            ("intervention_months", "A time to intervention")):
             if name in self.cells:

@@ -390,6 +390,14 @@ def test_optional_columns_absent_from_the_file_are_added_empty():
     assert frame["intervention_months"].isna().all()
 
 
+def test_a_registry_of_st_patients_needs_no_intervention_column():
+    rows = [{k: v for k, v in row.items() if k not in ("intervention", "date_intervention")}
+            for row in R.dates_rows()[6:]]
+    frame = load_registry(R.csv_bytes(rows))
+    assert list(frame["group"]) == ["ST"] * 6
+    assert frame["intervention"].isna().all()
+
+
 def test_trailing_empty_rows_are_skipped_with_a_notice():
     data = R.csv_bytes(R.dates_rows()) + b",,,\n\n   \n" * 3
     frame = load_registry(data)

@@ -222,6 +222,13 @@ def missing_date_column() -> BadCase:
 
 
 @case
+def missing_intervention_column() -> BadCase:
+    rows = without(R.dates_rows(), "intervention")
+    return BadCase("no_intervention_column.csv", R.csv_bytes(rows), pairs((1, "intervention")),
+                   "IT patients but no intervention column", message="IT group (6 patients)")
+
+
+@case
 def intervals_missing_column() -> BadCase:
     rows = without(R.intervals_rows(), "pdrs_months")
     return BadCase("intervals_missing_column.csv", R.csv_bytes(rows),
