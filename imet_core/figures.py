@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from imet_core.analysis import CoxView, ForestView, SurvivalView
+from imet_core.privacy import small_count_label, suppress_forest_table, suppress_risk_table
 
 __all__ = ["PALETTE", "FONT_SIZE", "km_figure", "forest_figure", "cox_forest_figure", "style",
            "arm_colours", "thin_curve"]
@@ -62,15 +63,20 @@ def _step_xy(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = True,
               show_censor: bool = True, font_size: int = FONT_SIZE, height: int = 720,
-              x_label: str | None = None, hr_text: str | None = None) -> go.Figure:
+              x_label: str | None = None, hr_text: str | None = None,
+              suppress_below: int | None = None) -> go.Figure:
     """Kaplan-Meier curves in the KMunicate style (Morris et al., BMJ Open 2019).
 
     Step curves with 95% CI bands and censoring marks, and beneath, aligned to the same time
     axis, the number at risk with cumulative events and censored per arm. Hover shows time,
-    survival, CI and number at risk.
+    survival, CI and number at risk. With ``suppress_below`` (small-cell suppression mode,
+    :mod:`imet_core.privacy`), counts from 1 to ``suppress_below - 1`` in the at-risk table and
+    the hover read ``"<5"``, and cells that would reveal them ``"[c]"``.
     """
     levels = [a for a in view.levels if a in view.curves]
     colours = arm_colours(view.levels)
+    risk = view.risk_table if suppress_below is None else \
+        suppress_risk_table(view.risk_table, threshold=suppress_below)
     times = view.risk_table["time"].drop_duplicates().to_numpy()
     n_arms = max(len(levels), 1)
     table_share = min(0.12 + 0.075 * n_arms, 0.45)
@@ -85,8 +91,8 @@ def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = T
         x, y = _step_xy(t, tab["survival"].to_numpy(float))
         lo = np.concatenate([[1.0], tab["lower"].to_numpy(float)])
         hi = np.concatenate([[1.0], tab["upper"].to_numpy(float)])
-        at_risk = np.concatenate([[km.table["at_risk"].iloc[0] if len(km.table) else 0],
-                                  tab["at_risk"].to_numpy(float)])
+        at_risk = _at_risk_text(np.concatenate([[km.table["at_risk"].iloc[0] if len(km.table) else 0],
+                                                tab["at_risk"].to_numpy(float)]), suppress_below)
         if show_ci:
             band_x = np.concatenate([x, x[::-1]])
             band_y = np.concatenate([np.nan_to_num(hi, nan=np.nanmin(y)), np.nan_to_num(lo, nan=0.0)[::-1]])
@@ -99,7 +105,7 @@ def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = T
             customdata=custom,
             hovertemplate=(f"<b>{a}</b><br>%{{x:.1f}} months<br>survival %{{y:.3f}}"
                            "<br>95% CI %{customdata[0]:.3f}–%{customdata[1]:.3f}"
-                           "<br>at risk %{customdata[2]:.0f}<extra></extra>"),
+                           "<br>at risk %{customdata[2]}<extra></extra>"),
         ), row=1, col=1)
         if show_censor:
             cens = km.table[km.table["censored"] > 0]
@@ -114,7 +120,7 @@ def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = T
     y_labels, y_pos = [], []
     row_index = 0
     for a in view.levels:
-        part = view.risk_table[view.risk_table["arm"] == a]
+        part = risk[risk["arm"] == a]
         for label, column in (("At risk", "at_risk"), ("Events", "events"), ("Censored", "censored")):
             y = -row_index
             fig.add_trace(go.Scatter(
@@ -148,6 +154,13 @@ def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = T
     return fig
 
 
+def _at_risk_text(at_risk: np.ndarray, suppress_below: int | None) -> np.ndarray:
+    """Numbers at risk for the hover, as text; small ones hidden in suppression mode."""
+    label = small_count_label(suppress_below) if suppress_below is not None else ""
+    return np.array([label if suppress_below is not None and 0 < v < suppress_below else _count(v)
+                     for v in at_risk], dtype=object)
+
+
 def _count(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -162,18 +175,21 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 
 def forest_figure(view: ForestView, *, published: dict | None = None, font_size: int = FONT_SIZE,
-                  title: str | None = None) -> go.Figure:
+                  title: str | None = None, suppress_below: int | None = None) -> go.Figure:
     """Subgroup forest plot: HR and 95% CI on a log axis per subgroup level, a line at 1, a dashed
     line at the overall HR, marker area by events, p for interaction per variable; optional
-    published HRs (open diamonds) beside ours."""
+    published HRs (open diamonds) beside ours. With ``suppress_below``, the events/patients
+    labels hide counts from 1 to ``suppress_below - 1`` (:func:`imet_core.privacy.suppress_forest_table`)."""
     table = view.table
+    labels_table = table if suppress_below is None or table.empty else \
+        suppress_forest_table(table, threshold=suppress_below)
     fig = go.Figure()
     if table.empty:
         return style(fig, font_size=font_size)
     labels, ys, header_rows = [], [], []
     y = 0
     previous = None
-    for _, r in table.iterrows():
+    for index, r in table.iterrows():
         if r["variable"] != previous and r["variable"] != "all":
             p_int = r["p_interaction"]
             head = f"<b>{r['variable_label']}</b>"
@@ -184,7 +200,8 @@ def forest_figure(view: ForestView, *, published: dict | None = None, font_size:
             header_rows.append(y)
             y -= 1
         previous = r["variable"]
-        n_text = f"{r['events_a']}/{r['n_a']} vs {r['events_b']}/{r['n_b']}"
+        shown = labels_table.loc[index]
+        n_text = f"{shown['events_a']}/{shown['n_a']} vs {shown['events_b']}/{shown['n_b']}"
         name = "<b>All patients</b>" if r["variable"] == "all" else r["level_label"]
         labels.append(f"{name}   {n_text}")
         ys.append(y)
