@@ -1,7 +1,32 @@
-"""Number formatting for display (the core never rounds; pages and exports call these)."""
+"""Number formatting for display (the core never rounds; pages and exports call these).
+
+In small-cell suppression mode (the sidebar's "Suppress small counts" toggle, ``suppress=`` in
+the link) :func:`count` shows counts from 1 to threshold - 1 as "<5" (``imet_core.privacy``).
+"""
 from __future__ import annotations
 
 import math
+
+import streamlit as st
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+from imet_core.privacy import DEFAULT_THRESHOLD, is_small_count, small_count_label
+
+SUPPRESS_KEY = "suppress_small"
+"""Session-state key of the sidebar's "Suppress small counts" toggle."""
+THRESHOLD_KEY = "suppress_threshold"
+"""Session-state key of the suppression threshold (default ``imet_core.privacy.DEFAULT_THRESHOLD``)."""
+_SESSION = object()
+
+
+def suppression_threshold() -> int | None:
+    """This session's small-cell threshold when suppression mode is on, else None.
+
+    Pass it on as ``suppress_below=`` to the figure builders and ``threshold=`` to the
+    ``imet_core.privacy.suppress_*`` functions."""
+    if get_script_run_ctx(suppress_warning=True) is None or not st.session_state.get(SUPPRESS_KEY):
+        return None
+    return int(st.session_state.get(THRESHOLD_KEY, DEFAULT_THRESHOLD))
 
 
 def is_number(value) -> bool:
@@ -60,9 +85,16 @@ def percent_ci(value, lower, upper, decimals: int = 0) -> str:
     return f"{100 * float(value):.{decimals}f}% ({lo}–{hi})"
 
 
-def count(value) -> str:
+def count(value, *, suppress_below=_SESSION) -> str:
+    """'1,234'; '<5' for 1-4 in suppression mode (``suppress_below`` overrides the session's
+    setting: an int threshold, or None for no suppression)."""
+    if isinstance(value, str):  # already hidden by imet_core.privacy ("<5", "[c]")
+        return value
     if not is_number(value):
         return "–"
+    threshold = suppression_threshold() if suppress_below is _SESSION else suppress_below
+    if threshold is not None and is_small_count(value, threshold):
+        return small_count_label(threshold)
     v = float(value)
     return f"{v:,.0f}" if v.is_integer() else f"{v:,.1f}"
 
