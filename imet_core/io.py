@@ -20,6 +20,12 @@ operations (no Python loop over rows) and collects **all** problems before raisi
   ``ignored_columns`` (headers as written that are not registry columns), ``notices``
   (plain sentences about what the loader did, e.g. which sheet it read).
 
+Problems are :class:`Problem` named tuples ``(row, column, value, message)``;
+:func:`problems_frame` turns them into a table for a downloadable report and
+:func:`summarise_problems` into a few lines ("... and 9,000 more problems."). Files larger than
+:data:`READ_BYTES_LIMIT` are refused before parsing. :func:`frame_fingerprint` hashes a loaded
+frame for caching.
+
 Uploads are read in memory only: this module never writes them to disk and never logs them.
 """
 from __future__ import annotations
@@ -290,10 +296,14 @@ def _read_source(source: Source, name: str | None) -> tuple[bytes, str | None]:
         source_name = name or path.name
         if not path.is_file():
             raise _file_error(f"There is no file at '{path.name}'.", source_name)
-        size = path.stat().st_size
-        if size > READ_BYTES_LIMIT:
-            raise _file_error(_too_large_message(size), source_name)
-        return path.read_bytes(), source_name
+        try:
+            size = path.stat().st_size
+            if size > READ_BYTES_LIMIT:
+                raise _file_error(_too_large_message(size), source_name)
+            return path.read_bytes(), source_name
+        except OSError as error:  # permissions, a file removed while reading
+            raise _file_error(f"The file '{path.name}' cannot be read "
+                              f"({error.strerror or type(error).__name__}).", source_name) from None
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if len(data) > READ_BYTES_LIMIT:
@@ -851,10 +861,6 @@ class _Cells:
     def per_row(self, per_unique: np.ndarray) -> np.ndarray:
         """Spread a result computed per distinct value back to the rows."""
         return per_unique[self.codes]
-
-    def stripped_per_row(self) -> np.ndarray:
-        """Cells without surrounding spaces, one per row (object array)."""
-        return self.per_row(self.stripped.to_numpy(zero_copy_only=False).astype(object))
 
 
 class _Validator:
