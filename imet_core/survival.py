@@ -270,7 +270,7 @@ def kaplan_meier(time, event, *, entry=None, weights=None, conf_type: str = "log
     survival = np.cumprod(factor)
     robust = weights is not None and bool(np.any(w != np.floor(w)))
     if robust:
-        std_err = _km_ij_std(utime, t, d, e, w, at_risk, events, has_event, survival)
+        std_err = _km_ij_std(utime, t, d, e, w, at_risk, events, has_event, survival, remaining)
         log_se = False
     else:
         # Greenwood (Klein & Moeschberger eq. 4.2.2) on the log scale, as survfitkm.c.
@@ -293,7 +293,7 @@ def kaplan_meier(time, event, *, entry=None, weights=None, conf_type: str = "log
     )
 
 
-def _km_ij_std(utime, t, d, e, w, at_risk, events, has_event, survival) -> np.ndarray:
+def _km_ij_std(utime, t, d, e, w, at_risk, events, has_event, survival, remaining) -> np.ndarray:
     """Infinitesimal-jackknife standard error of S(t) for weighted KM (survfitkm.c, type 1).
 
     The influence of subject k on S(t) is
@@ -302,7 +302,7 @@ def _km_ij_std(utime, t, d, e, w, at_risk, events, has_event, survival) -> np.nd
     section 7.2). Sums over subjects are done with risk-set cumulative sums.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        step = np.where(has_event, (events / at_risk) / (at_risk - events), 0.0)
+        step = np.where(has_event, (events / at_risk) / remaining, 0.0)
     # Once S reaches 0 every remaining influence is 0 (survfitkm.c recursion); guard infinities.
     finite = np.isfinite(step)
     step = np.where(finite, step, 0.0)
@@ -311,8 +311,7 @@ def _km_ij_std(utime, t, d, e, w, at_risk, events, has_event, survival) -> np.nd
     # Per subject: own event term at its stop time (if an event time).
     stop_idx = np.searchsorted(utime, t)
     with np.errstate(divide="ignore", invalid="ignore"):
-        own = np.where((d > 0) & has_event[stop_idx],
-                       1.0 / (at_risk[stop_idx] - events[stop_idx]), 0.0)
+        own = np.where((d > 0) & has_event[stop_idx], 1.0 / remaining[stop_idx], 0.0)
     own = np.where(np.isfinite(own), own, 0.0)
     entry_cum = np.zeros_like(t) if e is None else _cum_before(utime, cum, e)
     # Final (post-exit) value of the bracket for subject k: C(stop) - C(entry) - own.

@@ -235,18 +235,10 @@ def test_propensity_with_a_continuous_covariate_matches_glm(case):
 
 
 # ---- R: weighted KM and Cox ----------------------------------------------------------------------------
-CORE_IJ_BUG = pytest.mark.xfail(strict=True, reason=(
-    "imet_core.survival._km_ij_std: once a weighted curve reaches 0, at_risk - events can be 1e-16 "
-    "instead of 0, the IJ step becomes ~1e16 instead of inf, and a later entrant's C(entry) ruins the "
-    "cumulative sums of earlier times (R agrees with a brute-force IJ). Reported to the lead; remove this "
-    "mark when fixed (strict: the test then fails as XPASS)."))
-
-
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("endpoint", ["pdrs", "os"])
-def test_weighted_km_matches_r(case, endpoint, request):
-    if case == "imet_like_small" and endpoint == "os":
-        request.applymarker(CORE_IJ_BUG)
+def test_weighted_km_matches_r(case, endpoint):
+    """Includes a curve that reaches 0 before later entrants (the IJ variance must stay exact)."""
     r = reference(case)["weighted"][f"km_{endpoint}"]
     result = bias.iptw_analysis(frame_of(case), endpoint=endpoint)
     np.testing.assert_allclose(result.weights.to_numpy(), reference(case)["propensity"]["weights"],
