@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import streamlit as st
 
+from imet_core.privacy import DEFAULT_THRESHOLD
 from imet_core.subgroups import (
     COMPARISONS, ENDPOINTS, SITE_LABELS, SITE_LEVELS, SUBGROUP_KEYS, SUBGROUP_LABELS, Selection,
     SubgroupFilter,
 )
+from ui.fmt import SUPPRESS_KEY, THRESHOLD_KEY
 
 TRI_LABELS = {"any": "Any", "yes": "Yes", "no": "No"}
-APP_KEYS = ("present",)  # other link parameters the app owns (presentation mode)
+APP_KEYS = ("present", "suppress")  # other link parameters the app owns (presentation mode,
+# small-cell suppression: suppress=1 hides counts below 5, suppress=10 below 10)
 _INIT = "_selection_initialised"
 _NOTICES = "_link_notices"
 
@@ -25,8 +28,20 @@ def _seed_from_url() -> None:
     selection, notices = Selection.from_query_params(params, other_keys=APP_KEYS)
     _set_widgets(selection)
     st.session_state["present"] = str(params.get("present", ["0"])[-1]).lower() in ("1", "true", "yes")
+    _seed_suppression(str(params.get("suppress", ["0"])[-1]).strip().lower(), notices)
     st.session_state[_NOTICES] = notices
     st.session_state[_INIT] = True
+
+
+def _seed_suppression(value: str, notices: list[str]) -> None:
+    """suppress=1 (or yes/true): threshold 5; suppress=N (2-100): threshold N; else off."""
+    threshold = DEFAULT_THRESHOLD if value in ("1", "true", "yes") else None
+    if threshold is None and value.isdigit() and 2 <= int(value) <= 100:
+        threshold = int(value)
+    elif threshold is None and value not in ("0", "", "false", "no"):
+        notices.append(f"suppress={value} is not allowed (use 1, or a threshold from 2 to 100).")
+    st.session_state[SUPPRESS_KEY] = threshold is not None
+    st.session_state[THRESHOLD_KEY] = threshold or DEFAULT_THRESHOLD
 
 
 def _set_widgets(selection: Selection) -> None:
@@ -61,6 +76,10 @@ def sidebar_selection() -> Selection:
                                  "counts from the diagnosis of metastasis.")
         comparison = st.selectbox("Compare", list(COMPARISONS), key="f_compare",
                                   format_func=lambda k: COMPARISONS[k].label)
+        st.toggle("Suppress small counts", key=SUPPRESS_KEY,
+                  help=f"Counts from 1 to {st.session_state.get(THRESHOLD_KEY, DEFAULT_THRESHOLD) - 1} "
+                       f"are shown as <{st.session_state.get(THRESHOLD_KEY, DEFAULT_THRESHOLD)}, and "
+                       "a count that would reveal one of them by subtraction as [c].")
         st.button("Reset filters", on_click=_reset, width="stretch")
     selection = Selection(
         subgroup=SubgroupFilter(**{k: (v or "any") for k, v in values.items()}, sites=frozenset(sites)),
@@ -77,6 +96,9 @@ def _write_url(selection: Selection) -> None:
     params = selection.to_query_params()
     if presentation_mode():
         params["present"] = "1"
+    if st.session_state.get(SUPPRESS_KEY):
+        threshold = int(st.session_state.get(THRESHOLD_KEY, DEFAULT_THRESHOLD))
+        params["suppress"] = "1" if threshold == DEFAULT_THRESHOLD else str(threshold)
     current = {key: st.query_params.get(key) for key in st.query_params.keys()}
     if current != params:
         st.query_params.from_dict(params)
