@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: paths to the shared reference material."""
+"""Shared pytest fixtures. Reference material is vendored in the repository (CI runs on a clean
+clone that may not have ``../shared``); ``test_vendored_reference.py`` checks the copies."""
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-R_REFERENCE_DIRS = [SHARED / "reference" / "r_survival", ROOT / "tests" / "r_reference"]
+PUBLISHED = ROOT / "data" / "reference" / "imet_published.json"
 
 
 @pytest.fixture(scope="session")
 def published() -> dict:
-    return json.loads((SHARED / "reference" / "imet_published.json").read_text())
+    return json.loads(PUBLISHED.read_text())
