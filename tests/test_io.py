@@ -1,6 +1,7 @@
 """load_registry on valid files: every format, both forms, derived columns, frame conventions."""
 from __future__ import annotations
 
+import csv
 import io
 import os
 import tempfile
@@ -255,6 +256,18 @@ def test_path_str_bytes_and_file_objects(tmp_path, dates_frame):
     for label, (frame, source_name) in sources.items():
         pd.testing.assert_frame_equal(frame, dates_frame, obj=label)
         assert frame.attrs["source_name"] == source_name, label
+
+
+def test_short_rows_and_fully_quoted_cells(dates_frame):
+    lines = R.csv_text(R.dates_rows()).splitlines()
+    short = "\n".join([lines[0]] + [line.rstrip(",") for line in lines[1:]]) + "\n"
+    assert short.count(",") < "\n".join(lines).count(",")  # some rows really are shorter
+    pd.testing.assert_frame_equal(load_registry(short.encode()), dates_frame)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow(R.DATES_HEADER)
+    writer.writerows([list(row.values()) for row in R.dates_rows()])
+    pd.testing.assert_frame_equal(load_registry(buffer.getvalue().encode()), dates_frame)
 
 
 def test_quoted_cells_keep_delimiters_and_line_breaks():
