@@ -706,9 +706,13 @@ def _arrow_column_text(column: pa.ChunkedArray) -> pa.Array:
 
 
 def _floats_as_text(column: pa.ChunkedArray) -> pa.Array:
-    """Floats as the shortest text that reads back to the same number (numpy's repr)."""
+    """Floats as a spreadsheet shows them: whole numbers without ".0" (1.0 -> "1"), others
+    as the shortest text that reads back to the same number (numpy's repr)."""
     values = np.asarray(column.to_numpy(), dtype=np.float64)
-    text = values.astype(str)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 1e15)
+    text = values.astype(str).astype(object)
+    text[whole] = values[whole].astype(np.int64).astype(str)
     text[np.isnan(values)] = ""
     return pa.array(text, type=pa.string())
 

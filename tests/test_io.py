@@ -235,6 +235,31 @@ def test_parquet_timestamps_at_midnight_are_dates(dates_frame):
     pd.testing.assert_frame_equal(load_registry(buffer.getvalue()), dates_frame)
 
 
+def test_parquet_written_by_pandas_with_float_flags_and_missing_values(dates_frame):
+    """pandas stores a yes/no column holding NaN as 1.0/0.0 floats: read as 1 and 0."""
+    raw = pd.DataFrame(R.dates_rows())
+    for name in ("mets_lung", "mets_liver", "mets_bone", "mets_biopsy", "dead"):
+        raw[name] = (raw[name] == "yes").astype(float)
+    raw["age"] = raw["age"].astype(float)
+    raw["histology"] = raw["histology"].replace("", None)
+    buffer = io.BytesIO()
+    raw.to_parquet(buffer)
+    pd.testing.assert_frame_equal(load_registry(buffer.getvalue()), dates_frame)
+
+
+@pytest.mark.parametrize("form", ["dates", "intervals"])
+def test_a_loaded_frame_written_out_loads_back_the_same(form, dates_frame, intervals_frame):
+    frame = dates_frame if form == "dates" else intervals_frame
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    for data in (frame.to_csv(index=False).encode(), buffer.getvalue()):
+        again = load_registry(data)
+        pd.testing.assert_frame_equal(again, frame, check_exact=False, rtol=1e-15, atol=0)
+        derived = [c.name for c in schema.DERIVED_ONLY_COLUMNS]
+        assert again.attrs["ignored_columns"] == derived
+        assert again.attrs["form"] == form  # empty date columns leave the intervals form
+
+
 def test_path_str_bytes_and_file_objects(tmp_path, dates_frame):
     data = R.csv_bytes(R.dates_rows())
     path = tmp_path / "on_disk.csv"
