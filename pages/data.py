@@ -8,6 +8,7 @@ import streamlit as st
 
 from imet_core import schema
 from imet_core.io import RegistryError, problems_frame
+from imet_core.privacy import identifier_columns, identifier_warning
 from ui.page import context, header
 from ui.registry import DEFAULT_FILES, load_upload, use_default, use_upload
 
@@ -29,7 +30,9 @@ if uploaded is not None and st.session_state.get("_last_upload_id") != uploaded.
     except RegistryError as error:
         st.session_state["_upload_problems"] = (uploaded.name, problems_frame(error.problems))
     else:
-        use_upload(frame, uploaded.name)
+        registry = use_upload(frame, uploaded.name)
+        st.session_state["_identifier_warning"] = (registry.fingerprint,
+                                                   identifier_warning(identifier_columns(frame)))
         st.rerun()
 
 problems = st.session_state.get("_upload_problems")
@@ -42,6 +45,9 @@ if problems is not None:
 
 if not ctx.registry.is_synthetic:
     st.success(f"Now analysing **{ctx.registry.file_name}**: {ctx.registry.n:,} patients.")
+    checked, identifiers = st.session_state.get("_identifier_warning", (None, None))
+    if identifiers and checked == ctx.registry.fingerprint:
+        st.warning(identifiers, icon=":material/privacy_tip:")
     ignored = ctx.registry.frame.attrs.get("ignored_columns")
     if ignored:
         st.caption("Columns not used by IMET Explorer: " + ", ".join(map(str, ignored)))
