@@ -33,6 +33,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -154,28 +156,46 @@ def identifier_header_kind(header: object) -> str | None:
     return None
 
 
-def _count_matching(values: pd.Series, pattern: str) -> int:
-    text = values.dropna().astype(str).str.strip()
-    return int(text.str.match(pattern).sum())
+def _text_cells(values: pd.Series) -> pa.Array:
+    """Distinct non-empty cells, trimmed, as an Arrow string array (RE2 regexes run on it)."""
+    distinct = pd.unique(values.dropna().to_numpy(dtype=object))
+    cells = pa.array([str(v) for v in distinct], type=pa.string())
+    return pc.utf8_trim_whitespace(cells)
 
 
-def _looks_like_phone(values: pd.Series) -> int:
+def _matching(cells: pa.Array, pattern: str) -> np.ndarray:
+    return np.asarray(pc.match_substring_regex(cells, pattern).to_numpy(zero_copy_only=False),
+                      dtype=bool)
+
+
+def _phone_like(cells: pa.Array) -> np.ndarray:
     """Cells made only of digits and phone separators, 8-15 digits, with a leading + or at least
     one separator between digits (a bare number is more likely a pseudonymous id)."""
-    text = values.dropna().astype(str).str.strip()
-    shaped = text.str.match(_PHONE_CHARS) & ~text.str.match(_FULL_DATE)
-    digits = text.str.count(r"\d")
-    separated = text.str.startswith("+") | text.str.contains(r"\d[\s().\-/]+\d")
-    return int((shaped & separated & (digits >= 8) & (digits <= 15)).sum())
+    phone = _matching(cells, _PHONE_CHARS) & _matching(cells, r"^\+|\d[\s().\-/]+\d")
+    if not phone.any():
+        return phone
+    candidates = cells.filter(pa.array(phone))
+    digits = np.asarray(pc.count_substring_regex(candidates, r"\d").to_numpy(zero_copy_only=False))
+    phone[phone] = (digits >= 8) & (digits <= 15) & ~_matching(candidates, _FULL_DATE)
+    return phone
 
 
 def _value_findings(column: str, values: pd.Series) -> list[tuple[str, int]]:
-    findings = [("email", _count_matching(values, _EMAIL)),
-                ("phone", _looks_like_phone(values)),
-                ("birth_date", _count_matching(values, _FULL_DATE))]
+    """(kind, number of rows) for each kind of identifier the column's cells look like."""
+    cells = _text_cells(values)
+    if not len(cells):
+        return []
+    masks = {"email": _matching(cells, _EMAIL), "phone": _phone_like(cells),
+             "birth_date": _matching(cells, _FULL_DATE)}
     if column == "patient_id":  # centre names look like people's names; ids should not
-        findings.append(("name", _count_matching(values, _PERSON_NAME)))
-    return [(kind, count) for kind, count in findings if count]
+        masks["name"] = _matching(cells, _PERSON_NAME)
+    findings = []
+    for kind, mask in masks.items():
+        if mask.any():
+            flagged = set(cells.filter(pa.array(mask)).to_pylist())
+            rows = values.dropna().astype(str).str.strip().isin(flagged)
+            findings.append((kind, int(rows.sum())))
+    return findings
 
 
 def identifier_columns(frame: pd.DataFrame, headers: Iterable[str] | None = None) -> pd.DataFrame:
