@@ -28,7 +28,9 @@ if uploaded is not None and st.session_state.get("_last_upload_id") != uploaded.
     try:
         frame = load_upload(uploaded)
     except RegistryError as error:
-        st.session_state["_upload_problems"] = (uploaded.name, problems_frame(error.problems))
+        st.session_state["_upload_problems"] = (uploaded.name, problems_frame(error.problems),
+                                                getattr(error, "total", len(error.problems)),
+                                                list(getattr(error, "notices", [])))
     else:
         registry = use_upload(frame, uploaded.name)
         st.session_state["_identifier_warning"] = (registry.fingerprint,
@@ -37,9 +39,12 @@ if uploaded is not None and st.session_state.get("_last_upload_id") != uploaded.
 
 problems = st.session_state.get("_upload_problems")
 if problems is not None:
-    name, table = problems
-    st.error(f"**{name}** was not loaded: {len(table)} problem(s) found. Nothing was changed; the "
+    name, table, total, notices = problems
+    shown = "" if total <= len(table) else f" (the first {len(table):,} are listed)"
+    st.error(f"**{name}** was not loaded: {total:,} problem(s) found{shown}. Nothing was changed; the "
              "analysis still shows the previous data. Fix the rows below and upload again.")
+    for notice in notices:
+        st.caption(notice)
     st.dataframe(table, hide_index=True)
     st.download_button("Validation report (CSV)", table.to_csv(index=False), "validation_report.csv", "text/csv")
 
@@ -48,6 +53,8 @@ if not ctx.registry.is_synthetic:
     checked, identifiers = st.session_state.get("_identifier_warning", (None, None))
     if identifiers and checked == ctx.registry.fingerprint:
         st.warning(identifiers, icon=":material/privacy_tip:")
+    for notice in ctx.registry.frame.attrs.get("notices", []):
+        st.caption(notice)
     ignored = ctx.registry.frame.attrs.get("ignored_columns")
     if ignored:
         st.caption("Columns not used by IMET Explorer: " + ", ".join(map(str, ignored)))
