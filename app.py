@@ -3,6 +3,10 @@
 Builds ``st.navigation`` over the page files in ``pages/`` and draws what every page shares:
 the sidebar (subgroup filters, endpoint, comparison; mirrored in the URL), the data-source
 banner, and presentation mode. Pages read the shared state through ``ui.page``.
+
+Login is off by default. When ``.streamlit/secrets.toml`` has an ``[auth]`` section (Streamlit's
+built-in OpenID Connect, ``st.login``; see docs/access.md), nothing but a sign-in page is shown
+until the user has logged in.
 """
 from __future__ import annotations
 
@@ -13,6 +17,30 @@ from ui.sidebar import presentation_mode, show_link_notices, sidebar_selection
 
 st.set_page_config(page_title="IMET Explorer", page_icon=":material/monitoring:", layout="wide",
                    initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "auto")
+
+
+
+def _login_required() -> bool:
+    """True when OIDC login is configured ([auth] in secrets.toml) and this user has not logged in."""
+    configured = st.secrets.load_if_toml_exists() and "auth" in st.secrets
+    return bool(configured) and not st.user.get("is_logged_in", False)
+
+
+def _sign_in_page() -> None:
+    st.title("IMET Explorer")
+    st.info("Sign in with your institution's account to see the registry.", icon=":material/lock:")
+    auth = st.secrets["auth"]
+    providers = [name for name, value in auth.items() if hasattr(value, "items")] or [None]
+    for provider in providers:
+        label = "Sign in" if provider is None else f"Sign in with {provider}"
+        if st.button(label, type="primary", key=f"login_{provider}"):
+            st.login(provider)
+
+
+if _login_required():  # the gate: no sidebar, no banner, no page reads the data before login
+    st.navigation([st.Page(_sign_in_page, title="Sign in", icon=":material/login:")],
+                  position="hidden").run()
+    st.stop()
 
 PAGES = {
     "Explore": [
@@ -37,6 +65,9 @@ with st.sidebar:
     st.divider()
     st.toggle("Presentation mode", key="present",
               help="Larger type, sidebar collapsed, one chart per screen: for a projector.")
+    if st.user.get("is_logged_in", False):
+        st.caption(f"Signed in as {st.user.get('name') or st.user.get('email') or 'you'}")
+        st.button("Sign out", on_click=st.logout, key="logout")
 shared.set_context(selection)
 shared.apply_presentation_style(presentation_mode())
 shared.data_banner()
