@@ -16,6 +16,7 @@ from typing import Sequence
 
 SUBCOMMANDS: dict[str, str] = {
     "reproduce": "imet_core.reproduce",
+    "report": "imet_core.export.report_cli",
 }
 """Subcommand name -> module implementing it."""
 
