@@ -661,3 +661,73 @@ def test_large_registry_stays_fast():
     elapsed = time.perf_counter() - start
     assert table["hr"].notna().all()
     assert elapsed < 15, f"compare_methods took {elapsed:.1f} s on 100,000 patients"
+
+
+def test_registry_table_loads_back_to_the_simulated_frame(tmp_path):
+    from imet_core.bias.simulation import registry_table
+    from imet_core.io import load_registry
+    frame = simulate_registry(150, 12).frame
+    path = tmp_path / "simulated.csv"
+    registry_table(frame).to_csv(path, index=False)
+    loaded = load_registry(path)
+    for column in ("os_months", "pdrs_months", "entry_months", "mdfi_months", "intervention_months"):
+        np.testing.assert_allclose(loaded[column].to_numpy(float), frame[column].to_numpy(float),
+                                   rtol=0, atol=1e-9, equal_nan=True, err_msg=column)
+    for column in ("group", "dead", "site", "nodal_status", "age_lt_55", "hr_positive", "her2_positive", "mdfi_gt_24"):
+        assert loaded[column].tolist() == frame[column].tolist(), column
+
+
+# ---- the page (Streamlit AppTest) -------------------------------------------------------------------
+def _page(tmp_path, monkeypatch, frame: pd.DataFrame, params: dict | None = None, *, drop=()):
+    """Run the Bias checks page on ``frame`` (written as a dates-form registry file)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+    from imet_core.bias.simulation import registry_table
+    path = tmp_path / "registry.csv"
+    registry_table(frame).drop(columns=list(drop)).to_csv(path, index=False)
+    monkeypatch.setenv("IMET_EXPLORER_DATA", str(path))
+    # the embedded registry is cached per process (ui.registry.default_registry): forget the last one
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    root = Path(__file__).resolve().parents[1]
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=180)
+    at.query_params.update(params or {})
+    at.run()
+    at.switch_page("pages/bias_checks.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _table_texts(at) -> str:
+    return " ".join(df.value.to_string() for df in at.dataframe)
+
+
+def test_page_shows_naive_and_corrected_hazard_ratios(tmp_path, monkeypatch):
+    frame = simulate_registry(300, 5).frame
+    at = _page(tmp_path, monkeypatch, frame)
+    expected = bias.compare_methods(frame, landmark_months=6)
+    summary = next(df.value for df in at.dataframe if "Analysis" in df.value.columns
+                   and df.value["Analysis"].tolist() == [bias.METHOD_LABELS[m] for m in bias.METHODS])
+    for method, shown in zip(bias.METHODS, summary["HR (95% CI)"]):
+        r = expected.loc[method]
+        assert shown == f"{r['hr']:.2f} ({r['hr_lower']:.2f}–{r['hr_upper']:.2f})", method
+    assert any("Bias checks" in t.value for t in at.title)
+    assert "Time-varying intervention" in " ".join(m.label for m in at.metric)
+
+
+def test_page_says_when_intervention_dates_are_missing(tmp_path, monkeypatch):
+    at = _page(tmp_path, monkeypatch, simulate_registry(200, 6).frame, drop=["date_intervention"])
+    assert any(w.value == bias.NO_TIMING_NOTE for w in at.warning)
+    summary = next(df.value for df in at.dataframe if "Note" in df.value.columns and "Deaths" in df.value.columns)
+    assert summary.loc[summary["Analysis"] == bias.METHOD_LABELS["landmark"], "HR (95% CI)"].item() == "–"
+
+
+def test_page_bootstrap_button_fills_the_table(tmp_path, monkeypatch):
+    at = _page(tmp_path, monkeypatch, simulate_registry(200, 7).frame, {"endpoint": "pdrs"})
+    at.number_input(key="bias_boot_n").set_value(50).run()
+    at.button(key="bias_boot_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    boot = [df.value for df in at.dataframe if "Difference (95% bootstrap CI)" in df.value.columns]
+    assert boot and boot[0]["Month"].tolist() == ["12", "36", "60"]
+    assert boot[0]["Replicates"].tolist()[0] == "50"

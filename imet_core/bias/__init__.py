@@ -14,7 +14,10 @@ corrections a biostatistician would ask for, each as a pure function of a loaded
 * :func:`rmst_comparison` -- restricted mean survival time when hazards are not proportional;
 * :func:`e_value` -- sensitivity to unmeasured confounding;
 * :func:`compare_methods` -- the hazard ratio under every method, for the one-screen summary;
-* :func:`simulate_registry` -- IMET-like data with a known truth, for tests and demonstrations.
+* :mod:`imet_core.bias.simulation` -- IMET-like data with a known truth, for tests and
+  demonstrations (``simulate_registry``; ``registry_table`` writes it as a registry file);
+* :mod:`imet_core.bias.view` -- everything the Bias checks page shows, in one cached call;
+  :mod:`imet_core.bias.figures` -- its plotly figures (forest of methods, love plot, KM panels).
 
 Nothing here imports Streamlit or rounds numbers; survival statistics come from
 :mod:`imet_core.survival`.  A method that cannot run on the data (an empty arm, fewer than

@@ -64,6 +64,7 @@ __all__ = [
     "SIMULATION_TERMS",
     "SimulatedRegistry",
     "simulate_registry",
+    "registry_table",
     "write_csv",
 ]
 
@@ -227,6 +228,52 @@ def simulate_registry(n: int = 1000, seed: int = 0, *, hr_intervention: float = 
     frame.attrs["source_name"] = f"simulated (n={n}, seed={seed})"
     return SimulatedRegistry(frame=frame, hr_intervention=float(hr_intervention), hr_mdfi=float(hr_mdfi),
                              covariate_log_hr=cov_hr, assignment_log_or=assign, seed=int(seed), n=n)
+
+
+def registry_table(frame: pd.DataFrame, *, first_diagnosis: str = "2004-01-01") -> pd.DataFrame:
+    """A simulated frame as a registry file in the contract's dates form (loadable by
+    :func:`imet_core.io.load_registry`), e.g. to try the app's upload path with known truths.
+
+    Diagnoses are spread one week apart from ``first_diagnosis``; every interval is the frame's
+    whole number of days.  Receptors follow the flags (ER+ for ER/PR+ tumours, PR+ for two in
+    three of them), menopause follows age (post from 50), the metastatic organs follow ``site``,
+    and the intervention treats the lung for lung-only sites and the liver otherwise.
+    """
+    n = len(frame)
+    start = np.datetime64(first_diagnosis, "D") + 7 * np.arange(n)
+    entry_days = np.rint(frame["entry_months"].to_numpy(float) * MONTH_DAYS).astype("int64")
+    mdfi_days = np.rint(frame["mdfi_months"].to_numpy(float) * MONTH_DAYS).astype("int64")
+    pdrs_days = np.rint(frame["pdrs_months"].to_numpy(float) * MONTH_DAYS).astype("int64")
+    lag = frame["intervention_months"].to_numpy(float)
+    lag_days = np.where(np.isfinite(lag), np.rint(np.nan_to_num(lag) * MONTH_DAYS), 0).astype("int64")
+    metastasis = start + entry_days
+    site = frame["site"].to_numpy(dtype=object)
+    it = (frame["group"] == "IT").to_numpy()
+    hr_pos = frame["hr_positive"].to_numpy(bool)
+    yes_no = lambda mask: np.where(mask, "yes", "no")  # noqa: E731
+    iso = lambda days: pd.Series(days).dt.strftime("%Y-%m-%d").to_numpy()  # noqa: E731
+    lung_only = np.isin(site, ["lung", "lung+bone"])
+    return pd.DataFrame({
+        "patient_id": frame["patient_id"].to_numpy(), "center": frame["center"].to_numpy(),
+        "age": frame["age"].to_numpy(float).astype(int),
+        "menopause": np.where(frame["age"].to_numpy(float) >= 50, "post", "pre"),
+        "er": np.where(hr_pos, "positive", "negative"),
+        "pr": np.where(hr_pos & (np.arange(n) % 3 != 0), "positive", "negative"),
+        "her2": np.where(frame["her2_positive"].to_numpy(bool), "positive", "negative"),
+        "nodal_status": frame["nodal_status"].to_numpy(),
+        "mets_lung": yes_no(np.isin(site, ["lung", "lung+bone", "multiple"])),
+        "mets_liver": yes_no(np.isin(site, ["liver", "liver+bone", "multiple"])),
+        "mets_bone": yes_no(np.isin(site, ["lung+bone", "liver+bone"])),
+        "mets_biopsy": "yes",
+        "group": frame["group"].to_numpy(),
+        "intervention": np.where(it, np.where(lung_only, "lung_metastasectomy", "liver_metastasectomy"), ""),
+        "date_diagnosis": iso(start),
+        "date_surgery": iso(metastasis - mdfi_days),
+        "date_metastasis": iso(metastasis),
+        "date_intervention": np.where(it, iso(metastasis + lag_days), ""),
+        "date_last_followup": iso(metastasis + pdrs_days),
+        "dead": yes_no(frame["dead"].to_numpy(bool)),
+    })
 
 
 def _categorical(u: np.ndarray, probs: Sequence[float]) -> np.ndarray:
