@@ -20,6 +20,9 @@ from imet_core.analysis import CoxView, ForestView, SurvivalView
 from imet_core.export import formatting as fmt
 from imet_core.export.footer import Footer, footer_for
 from imet_core.figures import cox_forest_figure, forest_figure, km_figure
+from imet_core.privacy import (
+    is_small_count, small_count_label, suppress_forest_table, suppress_summary_arms, suppress_table_one,
+)
 from imet_core.subgroups import Selection
 
 __all__ = ["ReportOptions", "MeetingPack", "build_pack", "km_hr_text", "km_summary_table",
@@ -44,12 +47,16 @@ class ReportOptions:
         Reference level per categorical Cox covariate, e.g. ``(("site", "liver"),)``.
     show_p : bool
         Show Table 1's p-values and tests (SMD is always shown).
+    suppress_below : int or None
+        Small-cell suppression (:mod:`imet_core.privacy`): counts from 1 to ``suppress_below - 1``
+        are hidden in every table and figure of the pack; None shows every count.
     """
 
     landmarks: tuple = analysis.DEFAULT_LANDMARKS
     cox_model: object = "paper"
     cox_references: tuple = ()
     show_p: bool = True
+    suppress_below: int | None = None
 
 
 @dataclass(frozen=True)
@@ -124,13 +131,14 @@ class MeetingPack:
     def km_figure(self, *, font_size: int = 17, height: int = 720, hr_on_plot: bool = True) -> go.Figure:
         """The Kaplan-Meier figure (KMunicate), with the HR and log-rank p on the plot if asked."""
         text = "<br>".join(self.km_lines) if hr_on_plot else ""
-        return km_figure(self.survival, hr_text=text or None, font_size=font_size, height=height)
+        return km_figure(self.survival, hr_text=text or None, font_size=font_size, height=height,
+                         suppress_below=self.options.suppress_below)
 
     def forest_figure(self, view: ForestView | None = None, *, font_size: int = 17,
                       estimates: bool = False) -> go.Figure:
         """The subgroup forest plot; ``estimates`` adds a right-hand "HR (95% CI)" column."""
         view = view or self.forest
-        fig = forest_figure(view, font_size=font_size)
+        fig = forest_figure(view, font_size=font_size, suppress_below=self.options.suppress_below)
         return add_forest_estimates(fig, view, font_size=font_size) if estimates else fig
 
     def cox_figure(self, *, adjusted: bool = False, font_size: int = 17) -> go.Figure:
@@ -144,7 +152,8 @@ class MeetingPack:
         (DataFrame, str)
             The table and a note saying what was shortened.
         """
-        return table_one_display(self.table_one, show_p=self.options.show_p, compact=True)
+        return table_one_display(self.table_one, show_p=self.options.show_p, compact=True,
+                                 suppress_below=self.options.suppress_below)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,11 +173,17 @@ def _landmark_label(months: float) -> str:
     return f"{years:g}-year survival (95% CI)" if float(years).is_integer() else f"{months:g}-month survival (95% CI)"
 
 
-def km_summary_table(view: SurvivalView) -> pd.DataFrame:
-    """One row per arm: patients, events, median with CI, milestone survival with CI (strings)."""
+def km_summary_table(view: SurvivalView, *, suppress_below: int | None = None) -> pd.DataFrame:
+    """One row per arm: patients, events, median with CI, milestone survival with CI (strings).
+
+    With ``suppress_below``, small patient and event counts read "<5" (or "[c]") as
+    :func:`imet_core.privacy.suppress_summary_arms` decides.
+    """
     rows = []
+    counts = view.arms if suppress_below is None else suppress_summary_arms(view.arms, threshold=suppress_below)
     for arm, a in view.arms.iterrows():
-        row = {"Arm": str(arm), "Patients": fmt.count(a["n"]), "Events": fmt.count(a["events"]),
+        row = {"Arm": str(arm), "Patients": fmt.count(counts.at[arm, "n"]),
+               "Events": fmt.count(counts.at[arm, "events"]),
                "Median, months (95% CI)": fmt.months_ci(a["median"], a["median_lower"], a["median_upper"])
                if a["n"] > 0 else "–"}
         for _, lm in view.landmarks[view.landmarks["arm"] == arm].iterrows():
@@ -177,8 +192,8 @@ def km_summary_table(view: SurvivalView) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def forest_display_table(view: ForestView) -> pd.DataFrame:
-    """The forest plot's numbers as display strings.
+def forest_display_table(view: ForestView, *, suppress_below: int | None = None) -> pd.DataFrame:
+    """The forest plot's numbers as display strings (small counts hidden with ``suppress_below``).
 
     Returns
     -------
@@ -189,11 +204,13 @@ def forest_display_table(view: ForestView) -> pd.DataFrame:
     t = view.table
     if t.empty:
         return pd.DataFrame(columns=["Subgroup", "Level", "HR (95% CI)", "p", "Interaction p", "Note"])
+    if suppress_below is not None:
+        t = suppress_forest_table(t, threshold=suppress_below)
     return pd.DataFrame({
         "Subgroup": t["variable_label"].where(t["variable"] != "all", "").to_numpy(),
         "Level": t["level_label"].to_numpy(),
-        f"{view.arm_a} events/n": [f"{e}/{n}" for e, n in zip(t["events_a"], t["n_a"])],
-        f"{view.arm_b} events/n": [f"{e}/{n}" for e, n in zip(t["events_b"], t["n_b"])],
+        f"{view.arm_a} events/n": [f"{fmt.count(e)}/{fmt.count(n)}" for e, n in zip(t["events_a"], t["n_a"])],
+        f"{view.arm_b} events/n": [f"{fmt.count(e)}/{fmt.count(n)}" for e, n in zip(t["events_b"], t["n_b"])],
         "HR (95% CI)": [fmt.hr_ci(h, lo, hi) for h, lo, hi in zip(t["hr"], t["hr_lower"], t["hr_upper"])],
         "p": t["p"].map(fmt.p_value).to_numpy(),
         "Interaction p": t["p_interaction"].map(fmt.p_value).to_numpy(),
@@ -201,7 +218,7 @@ def forest_display_table(view: ForestView) -> pd.DataFrame:
     })
 
 
-def cox_display_table(view: CoxView) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def cox_display_table(view: CoxView, *, suppress_below: int | None = None) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Table 2 as display strings, and the distinct notes of terms that were not estimated.
 
     Returns
@@ -233,12 +250,19 @@ def cox_display_table(view: CoxView) -> tuple[pd.DataFrame, tuple[str, ...]]:
             ph += " (doubtful)"
         rows.append({
             "Covariate": r["label"], "Level (vs reference)": level,
-            "n / events": f"{int(r['n'])} / {int(r['events'])}",
+            "n / events": f"{_small(r['n'], suppress_below)} / {_small(r['events'], suppress_below)}",
             "HR (95% CI)": hr_text, "p": fmt.p_value(r["p"]),
             "Adjusted HR (95% CI)": fmt.hr_ci(r["hr_adj"], r["hr_adj_lower"], r["hr_adj_upper"]),
             "Adjusted p": fmt.p_value(r["p_adj"]), "PH test p": ph,
         })
     return pd.DataFrame(rows, columns=columns), tuple(notes)
+
+
+def _small(value: object, threshold: int | None) -> str:
+    """A count, or the suppression label when it is small."""
+    if threshold is not None and is_small_count(value, threshold):
+        return small_count_label(threshold)
+    return fmt.count(value)
 
 
 _SHORT_TESTS = {
@@ -251,8 +275,8 @@ _SHORT_TESTS = {
 }
 
 
-def table_one_display(result: pd.DataFrame, *, show_p: bool = True,
-                      compact: bool = False) -> tuple[pd.DataFrame, str]:
+def table_one_display(result: pd.DataFrame, *, show_p: bool = True, compact: bool = False,
+                      suppress_below: int | None = None) -> tuple[pd.DataFrame, str]:
     """Table 1 as display strings (``format_table_one``), optionally compacted for a slide.
 
     Parameters
@@ -261,7 +285,10 @@ def table_one_display(result: pd.DataFrame, *, show_p: bool = True,
         A :func:`imet_core.table_one.table_one` result.
     show_p : bool
     compact : bool
-        Shorten test names and drop "Missing" rows whose every count is 0 (said in the note).
+        Shorten test names, drop "Missing" rows whose every count is 0 and levels without any
+        patient (said in the note).
+    suppress_below : int, optional
+        Hide small counts (:func:`imet_core.privacy.suppress_table_one`).
 
     Returns
     -------
@@ -269,6 +296,8 @@ def table_one_display(result: pd.DataFrame, *, show_p: bool = True,
         The table (leading indentation of level rows kept) and a note ("" when nothing changed).
     """
     table = t1.format_table_one(result, show_p=show_p)
+    if suppress_below is not None:
+        table = suppress_table_one(result, table, threshold=suppress_below)
     if not compact:
         return table, ""
     if "Test" in table:
@@ -397,7 +426,7 @@ def _caveats(pack_selection: Selection, footer: Footer, cox: CoxView, forest: Fo
     else:
         items.append("Immortal time: IT patients must live from metastasis diagnosis until their "
                      "intervention, which favours IT; a landmark analysis (Bias checks page) addresses it.")
-    n_levels = int((forest.table["variable"] != "all").sum()) if not forest.table.empty else 0
+    n_levels = int((forest.table["variable"] != "all").sum()) if footer.n and not forest.table.empty else 0
     if n_levels:
         items.append(f"Subgroups are exploratory: {n_levels} subgroup levels are shown, and about one "
                      "interaction test in 20 is 'significant' by chance alone.")
@@ -448,19 +477,21 @@ def build_pack(frame: pd.DataFrame, selection: Selection, *, source: str, synthe
     cox = analysis.cox_view(frame, selection, model=model, references=dict(options.cox_references))
     say("Table 1")
     table_one = analysis.table_one_view(frame, selection)
+    threshold = options.suppress_below
     footer = footer_for(frame, selection, source=source, synthetic=synthetic, created=created,
-                        counts=(survival.n, survival.n_events))
-    cox_table, cox_notes = cox_display_table(cox)
+                        counts=(survival.n, survival.n_events), suppress_below=threshold)
+    cox_table, cox_notes = cox_display_table(cox, suppress_below=threshold)
     model_names = {c.variable: c.label for c in analysis.COX_CANDIDATES}
     model_text = ", ".join(model_names.get(v, v) for v in cox.model_variables) or "none"
     cox_caption = (f"Multivariable model ({cox.model_rule}): {model_text}; {cox.model_n} patients, "
                    f"{cox.model_events} events. Global PH test {fmt.p_equals(cox.global_ph['p'])}.")
-    table_full, _ = table_one_display(table_one, show_p=options.show_p)
+    table_full, _ = table_one_display(table_one, show_p=options.show_p, suppress_below=threshold)
     notes = tuple(dict.fromkeys([*survival.notes, *cox.notes] + ([forest.note] if forest.note else [])))
     return MeetingPack(
         selection=selection, footer=footer, options=options, survival=survival, forest=forest,
-        cox=cox, table_one=table_one, km_summary=km_summary_table(survival),
-        km_lines=km_hr_text(survival), forest_table=forest_display_table(forest), cox_table=cox_table,
+        cox=cox, table_one=table_one, km_summary=km_summary_table(survival, suppress_below=threshold),
+        km_lines=km_hr_text(survival), forest_table=forest_display_table(forest, suppress_below=threshold),
+        cox_table=cox_table,
         cox_caption=cox_caption, cox_notes=cox_notes, table_one_full=table_full,
         methods=_methods(selection, cox, options), caveats=_caveats(selection, footer, cox, forest),
         notes=notes,
@@ -468,10 +499,12 @@ def build_pack(frame: pd.DataFrame, selection: Selection, *, source: str, synthe
 
 
 def options_from(landmark_years: Sequence[float] | None = None, cox_model: object = "paper",
-                 cox_references: dict | None = None, show_p: bool = True) -> ReportOptions:
+                 cox_references: dict | None = None, show_p: bool = True,
+                 suppress_below: int | None = None) -> ReportOptions:
     """:class:`ReportOptions` from the app's widget values (years, not months)."""
     landmarks = tuple(12.0 * float(y) for y in sorted(landmark_years)) if landmark_years is not None \
         else analysis.DEFAULT_LANDMARKS
     model = cox_model if cox_model == "paper" else tuple(cox_model)
     return ReportOptions(landmarks=landmarks, cox_model=model,
-                         cox_references=tuple(sorted((cox_references or {}).items())), show_p=bool(show_p))
+                         cox_references=tuple(sorted((cox_references or {}).items())), show_p=bool(show_p),
+                         suppress_below=None if suppress_below is None else int(suppress_below))

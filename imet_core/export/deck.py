@@ -84,13 +84,21 @@ class _Deck:
         shape.text = title
         para = shape.text_frame.paragraphs[0]
         para.alignment = PP_ALIGN.LEFT
-        _font(para.runs[0], TITLE_PT, bold=True, colour=INK)
+        _font(para.runs[0], _title_size(title, SLIDE_WIDTH - 2 * MARGIN), bold=True, colour=INK)
         shape.text_frame.vertical_anchor = MSO_ANCHOR.MIDDLE
         shape.text_frame.word_wrap = True
         line = slide.shapes.add_connector(1, MARGIN, Inches(1.05), SLIDE_WIDTH - MARGIN, Inches(1.05))
         line.line.color.rgb = ACCENT
         line.line.width = Pt(1.5)
         return slide
+
+
+def _title_size(text: str, width: int, largest: float = TITLE_PT, smallest: float = 20) -> float:
+    """The largest size (pt) up to ``largest`` at which ``text`` fits on one line of ``width``."""
+    size = largest
+    while size > smallest and _text_width(text, size) * 1.08 > width:  # bold is ~8% wider
+        size -= 1
+    return size
 
 
 def _font(run, size: float, *, bold: bool = False, italic: bool = False, colour: RGBColor = INK) -> None:
@@ -314,19 +322,22 @@ def _title_slide(deck: _Deck) -> None:
     title.left, title.top, title.width, title.height = MARGIN, Inches(1.2), SLIDE_WIDTH - 2 * MARGIN, Inches(1.2)
     title.text = pack.title
     title.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
-    _font(title.text_frame.paragraphs[0].runs[0], 40, bold=True, colour=INK)
-    subtitle.left, subtitle.top, subtitle.width, subtitle.height = MARGIN, Inches(2.45), SLIDE_WIDTH - 2 * MARGIN, Inches(0.8)
+    _font(title.text_frame.paragraphs[0].runs[0], _title_size(pack.title, title.width, 40, 26), bold=True,
+          colour=INK)
+    subtitle.left, subtitle.top, subtitle.width, subtitle.height = MARGIN, Inches(2.45), SLIDE_WIDTH - 2 * MARGIN, Inches(1.0)
     subtitle.text = f"Subgroup: {footer.subgroup}"
     subtitle.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
-    _font(subtitle.text_frame.paragraphs[0].runs[0], 28, colour=ACCENT)
+    subtitle.text_frame.word_wrap = True
+    _font(subtitle.text_frame.paragraphs[0].runs[0], _title_size(subtitle.text, subtitle.width, 28, 18),
+          colour=ACCENT)
     details = [
         (f"Endpoint: {footer.endpoint}", 20, {}),
         (f"Comparison: {footer.comparison}", 20, {}),
         (f"Data source: {footer.source_text}", 20, {}),
-        (f"Patients: {footer.n:,}; events (deaths): {footer.events:,}", 20, {}),
+        (f"Patients: {footer.count(footer.n)}; events (deaths): {footer.count(footer.events)}", 20, {}),
         (f"Prepared {footer.date_text} with IMET Explorer", 16, {"colour": MUTED}),
     ]
-    _text_box(slide, MARGIN, Inches(3.45), SLIDE_WIDTH - 2 * MARGIN, Inches(2.6), details, space_after=8)
+    _text_box(slide, MARGIN, Inches(3.55), SLIDE_WIDTH - 2 * MARGIN, Inches(2.5), details, space_after=8)
     if footer.synthetic:
         box = _text_box(slide, MARGIN, Inches(6.15), SLIDE_WIDTH - 2 * MARGIN, Inches(0.6),
                         [("Synthetic data: generated to reproduce the IMET paper; no real patients.", 18,
@@ -405,6 +416,9 @@ def _forest_slides(deck: _Deck, pngs: list[bytes]) -> None:
 
 def _table_one_slides(deck: _Deck) -> None:
     pack = deck.pack
+    if not pack.has_patients:
+        _message_slide(deck, SLIDE_TITLES["table_one"], "No patient matches this selection.")
+        return
     table, note = pack.table_one_compact()
     width = SLIDE_WIDTH - 2 * MARGIN
     font = TABLE_FONT_PT
@@ -432,7 +446,7 @@ def _cox_slides(deck: _Deck) -> None:
     pack = deck.pack
     title = SLIDE_TITLES["cox"].format(endpoint_short=pack.selection.endpoint_spec.short_label)
     table = pack.cox_table
-    if table.empty:
+    if table.empty or not pack.has_patients:
         _message_slide(deck, title, "No patient matches this selection: no Cox model.")
         return
     width = SLIDE_WIDTH - 2 * MARGIN
@@ -501,10 +515,14 @@ def deck_figures(pack: MeetingPack) -> tuple[list[ImageRequest], int]:
     requests = []
     n_km = 0
     if pack.has_patients:
-        side_panel = len(pack.km_summary) <= 3
-        width = KM_WIDTH if side_panel else int(KM_HEIGHT * 12.4 / 5.8)
-        fig = pack.km_figure(font_size=KM_FONT, height=KM_HEIGHT, hr_on_plot=not side_panel)
-        fig, w, h = prepare_figure(fig, width=width, height=KM_HEIGHT)
+        n_arms = len(pack.km_summary)
+        if n_arms <= 3:  # beside the summary table
+            width, height, font = KM_WIDTH, KM_HEIGHT, KM_FONT
+        else:  # full width; a taller figure keeps the at-risk rows of every arm apart
+            height = KM_HEIGHT + 70 * (n_arms - 3)
+            width, font = int(height * 12.4 / 5.8), KM_FONT - 2
+        fig = pack.km_figure(font_size=font, height=height, hr_on_plot=False)
+        fig, w, h = prepare_figure(fig, width=width, height=height)
         requests.append(ImageRequest(fig, "png", w, h, 2.0))
         n_km = 1
     if not pack.forest.note and not pack.forest.table.empty and pack.has_patients:

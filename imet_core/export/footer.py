@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from imet_core.io import frame_fingerprint
+from imet_core.privacy import is_small_count, small_count_label
 from imet_core.subgroups import Selection, comparison_arms
 
 __all__ = ["SYNTHETIC_SOURCE", "Footer", "footer_for", "source_label", "subgroup_counts"]
@@ -49,6 +50,8 @@ class Footer:
         When the export was made.
     data_version : str
         First characters of :func:`imet_core.io.frame_fingerprint` ("" when unknown).
+    suppress_below : int or None
+        Small-cell suppression threshold in force (counts 1 to threshold - 1 hidden), or None.
     """
 
     source: str
@@ -61,6 +64,7 @@ class Footer:
     events: int
     created: _dt.datetime
     data_version: str = ""
+    suppress_below: int | None = None
 
     @property
     def source_text(self) -> str:
@@ -74,7 +78,17 @@ class Footer:
 
     @property
     def counts_text(self) -> str:
-        return f"n = {self.n:,} patients, {self.events:,} events"
+        """'n = 120 patients, 80 events'; small counts hidden in suppression mode."""
+        text = f"n = {self.count(self.n)} patients, {self.count(self.events)} events"
+        if self.suppress_below is not None:
+            text += f" (counts below {self.suppress_below} hidden)"
+        return text
+
+    def count(self, value: int) -> str:
+        """A count as the footer prints it ('<5' when suppression hides it)."""
+        if self.suppress_below is not None and is_small_count(value, self.suppress_below):
+            return small_count_label(self.suppress_below)
+        return f"{value:,}"
 
     @property
     def date_text(self) -> str:
@@ -140,7 +154,7 @@ def source_label(path_or_name: str | Path | None, *, synthetic: bool) -> str:
 
 def footer_for(frame: pd.DataFrame, selection: Selection, *, source: str, synthetic: bool,
                created: _dt.datetime | None = None, counts: tuple[int, int] | None = None,
-               data_version: str | None = None) -> Footer:
+               data_version: str | None = None, suppress_below: int | None = None) -> Footer:
     """Build the footer of an export of ``selection`` on ``frame``.
 
     Parameters
@@ -158,6 +172,8 @@ def footer_for(frame: pd.DataFrame, selection: Selection, *, source: str, synthe
         Patients and events if already known (e.g. ``(view.n, view.n_events)``); else counted.
     data_version : str, optional
         Default: the first characters of the frame's fingerprint.
+    suppress_below : int, optional
+        Small-cell suppression threshold in force (the footer then hides small n and events).
 
     Returns
     -------
@@ -171,4 +187,4 @@ def footer_for(frame: pd.DataFrame, selection: Selection, *, source: str, synthe
                   endpoint=spec.label, endpoint_short=spec.short_label,
                   comparison=selection.comparison_label, n=int(n), events=int(events),
                   created=(created or _dt.datetime.now()).replace(second=0, microsecond=0),
-                  data_version=data_version)
+                  data_version=data_version, suppress_below=suppress_below)

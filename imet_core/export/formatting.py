@@ -64,7 +64,9 @@ def percent_ci(value: object, lower: object, upper: object, decimals: int = 0) -
 
 
 def count(value: object) -> str:
-    """'1,234'; '–' for a missing count."""
+    """'1,234'; '–' for a missing count; text (a suppressed count such as '<5') as it is."""
+    if isinstance(value, str):
+        return value
     if not is_number(value):
         return "–"
     v = float(value)

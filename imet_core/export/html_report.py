@@ -48,6 +48,8 @@ table.data td:first-child, table.data th:first-child { text-align: left; }
 table.data tr:nth-child(even) td { background: var(--band); }
 table.data td.level { padding-left: 26px; }
 table.data td.heading { font-weight: bold; }
+table.data td.note-cell { white-space: normal; text-align: left; min-width: 260px; color: var(--muted); }
+.table-wrap { overflow-x: auto; }
 .figure { width: 100%; margin: 8px 0; }
 .methods dt { font-weight: bold; color: var(--accent); margin-top: 0.8em; }
 .methods dd { margin: 0.2em 0 0 0; line-height: 1.45; }
@@ -77,9 +79,13 @@ def _table(frame: pd.DataFrame, *, indent_column: str | None = None) -> str:
             if column == indent_column:
                 css = ' class="level"' if text.startswith(" ") else ' class="heading"'
                 text = text.strip()
+            elif column == "Note":
+                css = ' class="note-cell"'
+
             cells.append(f"<td{css}>{_e(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (f'<div class="table-wrap"><table class="data"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def _figure(fig: go.Figure, div_id: str) -> str:
@@ -145,14 +151,17 @@ def build_html(pack: MeetingPack, *, progress: Progress | None = None) -> bytes:
     parts.append(foot + "</section>")
     # -- Table 1 -------------------------------------------------------------------------------
     parts.append(f'<section id="table-one"><h2>{_e(SECTION_TITLES["table_one"])}</h2>')
-    parts.append(_table(pack.table_one_full, indent_column="Characteristic"))
-    parts.append(_notes(["Counts (% of non-missing values); missing values on their own row. SMD: "
-                         "standardized mean difference."]))
+    if pack.has_patients:
+        parts.append(_table(pack.table_one_full, indent_column="Characteristic"))
+        parts.append(_notes(["Counts (% of non-missing values); missing values on their own row. SMD: "
+                             "standardized mean difference."]))
+    else:
+        parts.append('<p class="note">No patient matches this selection.</p>')
     parts.append(foot + "</section>")
     # -- Table 2 -------------------------------------------------------------------------------
     parts.append(f'<section id="cox"><h2>{_e(SECTION_TITLES["cox"])} of '
                  f"{_e(pack.selection.endpoint_spec.short_label)}</h2>")
-    if pack.cox_table.empty:
+    if pack.cox_table.empty or not pack.has_patients:
         parts.append('<p class="note">No patient matches this selection: no Cox model.</p>')
     else:
         parts.append(_table(pack.cox_table))
