@@ -7,6 +7,7 @@ import streamlit as st
 
 from imet_core.figures import km_figure
 from ui import fmt
+from ui.exports import figure_downloads, table_downloads
 from ui.page import context, header
 from ui.views import view
 
@@ -56,11 +57,13 @@ def stats_panel() -> None:
 
 if ctx.presentation:
     st.plotly_chart(figure, config={"displaylogo": False}, theme=None)
+    figure_downloads(figure, name="km_curves", ctx=ctx, view=result)
     stats_panel()
 else:
     left, right = st.columns([3, 1.1], gap="large")
     with left:
         st.plotly_chart(figure, config={"displaylogo": False}, theme=None)
+        figure_downloads(figure, name="km_curves", ctx=ctx, view=result)
     with right:
         stats_panel()
 
@@ -72,6 +75,8 @@ if len(result.landmarks):
     lm["At risk"] = lm["at_risk"].map(fmt.count)
     table = lm.pivot(index="Milestone", columns="arm", values="Survival (95% CI)")
     st.dataframe(table[[a for a in result.levels if a in table.columns]])
+    table_downloads(table[[a for a in result.levels if a in table.columns]], name="milestones", ctx=ctx,
+                    view=result, label="Milestones", index=True)
 else:
     st.caption("Choose milestone years above.")
 
@@ -79,9 +84,9 @@ with st.expander("Numbers behind the figure"):
     st.caption("Kaplan-Meier estimate per arm (log-type 95% CI, as R's survfit) and the at-risk table.")
     curves = pd.concat([km.table.assign(arm=arm) for arm, km in result.curves.items()], ignore_index=True)
     st.dataframe(curves, hide_index=True)
-    st.download_button("Curve values (CSV)", curves.to_csv(index=False), "km_curves.csv", "text/csv")
+    table_downloads(curves, name="km_curve_values", ctx=ctx, view=result, label="Curve values")
     st.dataframe(result.risk_table, hide_index=True)
-    st.download_button("At-risk table (CSV)", result.risk_table.to_csv(index=False), "risk_table.csv", "text/csv")
+    table_downloads(result.risk_table, name="risk_table", ctx=ctx, view=result, label="At-risk table")
 
 for note in result.notes:
     st.caption(note)
