@@ -6,6 +6,7 @@ import streamlit as st
 
 from imet_core.figures import forest_figure
 from ui import fmt
+from ui.exports import figure_downloads, table_downloads
 from ui.page import context, header
 from ui.published import published_subgroup_hrs
 from ui.views import view
@@ -25,6 +26,7 @@ if result.table.empty:
 published = published_subgroup_hrs(ctx, sel)
 figure = forest_figure(result, published=published, font_size=20 if ctx.presentation else 16)
 st.plotly_chart(figure, config={"displaylogo": False}, theme=None)
+figure_downloads(figure, name="forest_plot", ctx=ctx)
 st.caption(f"Squares: HR of {result.arm_a} vs {result.arm_b} (reference) within each subgroup, 95% CI, "
            "area by number of events; labels give events/patients per arm. Solid line: no difference; "
            "dashed line: all patients. Interaction p: likelihood-ratio test of arm × subgroup terms in a "
@@ -43,4 +45,5 @@ display = pd.DataFrame({
     "Note": t["note"],
 })
 st.dataframe(display, hide_index=True)
-st.download_button("Forest plot data (CSV)", t.to_csv(index=False), "forest.csv", "text/csv")
+table_downloads(display, name="subgroups", ctx=ctx, label="Subgroup table")
+table_downloads(t, name="forest_numbers", ctx=ctx, label="Numbers")
