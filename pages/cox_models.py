@@ -7,6 +7,7 @@ import streamlit as st
 from imet_core.analysis import COX_CANDIDATES
 from imet_core.figures import cox_forest_figure
 from ui import fmt
+from ui.exports import figure_downloads, table_downloads
 from ui.page import context, header
 from ui.views import view
 
@@ -53,6 +54,7 @@ display = pd.DataFrame({
     "Note": t["note"],
 })
 st.dataframe(display, hide_index=True)
+table_downloads(display, name="table_two", ctx=ctx, label="Table 2")
 model_text = ", ".join(labels[v] for v in result.model_variables) or "none"
 st.caption(f"Univariable Cox models (Efron ties), one per covariate. Multivariable model "
            f"({result.model_rule}): {model_text}; {result.model_n} patients, {result.model_events} events. "
@@ -62,11 +64,15 @@ st.caption(f"Univariable Cox models (Efron ties), one per covariate. Multivariab
 for note in result.notes:
     st.caption(note)
 
-c1, c2 = st.columns(2)
+c1, c2 = (st.container(), st.container()) if ctx.presentation else st.columns(2)  # one chart per screen
 with c1:
     st.markdown("**Univariable HRs**")
-    st.plotly_chart(cox_forest_figure(result), config={"displaylogo": False}, theme=None, key="cox_uni")
+    uni_figure = cox_forest_figure(result)
+    st.plotly_chart(uni_figure, config={"displaylogo": False}, theme=None, key="cox_uni")
+    figure_downloads(uni_figure, name="cox_univariable", ctx=ctx)
 with c2:
     st.markdown("**Adjusted HRs**")
-    st.plotly_chart(cox_forest_figure(result, adjusted=True), config={"displaylogo": False}, theme=None, key="cox_adj")
-st.download_button("Table 2 (CSV)", t.to_csv(index=False), "cox_table.csv", "text/csv")
+    adj_figure = cox_forest_figure(result, adjusted=True)
+    st.plotly_chart(adj_figure, config={"displaylogo": False}, theme=None, key="cox_adj")
+    figure_downloads(adj_figure, name="cox_adjusted", ctx=ctx)
+table_downloads(t, name="table_two_numbers", ctx=ctx, label="Numbers")

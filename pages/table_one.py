@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from imet_core.table_one import format_table_one
+from ui.exports import table_downloads
 from ui.page import context, header
 from ui.views import view
 
@@ -20,4 +21,5 @@ st.caption("Counts with percentages of non-missing values; missing shown on its 
            "variables: mean ± SD with Student's t-test when Shapiro-Wilk accepts normality in every arm, "
            "else median [IQR] with the Wilcoxon rank-sum test. Categorical: Pearson chi-square without "
            "continuity correction (the paper's rules). SMD > 0.1 is commonly read as imbalance.")
-st.download_button("Table 1 (CSV)", result.to_csv(index=False), "table_one.csv", "text/csv")
+table_downloads(formatted, name="table_one", ctx=ctx, label="Table 1")
+table_downloads(result, name="table_one_numbers", ctx=ctx, label="Numbers")
