@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import fmt
+from ui.exports import table_downloads
 from ui.page import context, header
 from ui.views import view
 
@@ -30,13 +31,16 @@ arms_display = pd.DataFrame({
         for m, q1, q3 in zip(arms["median_follow_up"], arms["follow_up_q1"], arms["follow_up_q3"])],
 }, index=arms.index.rename(sel.comparison_label))
 st.dataframe(arms_display)
+table_downloads(arms_display, name="arms", ctx=ctx, view=result, label="Arms", index=True)
 st.caption(f"Endpoint: {sel.endpoint_spec.label}. Follow-up by the reverse Kaplan-Meier method "
            "(Schemper & Smith 1996).")
 
 st.subheader("From the whole cohort to the subgroup")
 flow = result.flow
-st.dataframe(pd.DataFrame({"Step": flow["label"], "Patients remaining": flow["n_remaining"].map(fmt.count),
-                           "Removed by this filter": flow["n_removed"].map(fmt.count)}), hide_index=True)
+flow_display = pd.DataFrame({"Step": flow["label"], "Patients remaining": flow["n_remaining"].map(fmt.count),
+                             "Removed by this filter": flow["n_removed"].map(fmt.count)})
+st.dataframe(flow_display, hide_index=True)
+table_downloads(flow_display, name="flow", ctx=ctx, view=result, label="Flow")
 
 st.subheader("What each page answers")
 st.markdown(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.page import context, header
+from ui.exports import table_downloads
 
 ctx = context()
 header("Paper check", "How closely does this cohort reproduce the numbers the IMET paper publishes?")
@@ -29,4 +30,4 @@ st.metric("Targets met", f"{passed} of {len(table)}")
 if not ctx.registry.is_synthetic:
     st.caption("This compares your registry with the IMET paper; differences are expected for other cohorts.")
 st.dataframe(table, hide_index=True)
-st.download_button("Reproduction table (CSV)", table.to_csv(index=False), "paper_check.csv", "text/csv")
+table_downloads(table, name="paper_check", ctx=ctx, label="Reproduction table")
