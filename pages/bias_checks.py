@@ -135,6 +135,17 @@ display = pd.DataFrame({
 })
 st.dataframe(display, hide_index=True)
 st.download_button("Summary (CSV)", summary.to_csv(), "bias_checks_summary.csv", "text/csv")
+with st.expander("The multivariable Cox model, every term"):
+    terms = result.multivariable.summary
+    design = result.iptw.propensity.design.terms
+    st.dataframe(pd.DataFrame({
+        "Term": ["IT (vs ST)" if t == "it" else (design.loc[t, "label"] if t in design.index else t)
+                 for t in terms.index],
+        "HR (95% CI)": [hr_cell(r) for _, r in terms.iterrows()],
+        "p": terms["p"].map(fmt.p_value),
+    }), hide_index=True)
+    st.caption("Categories are compared with their most frequent level. "
+               + ("Delayed entry at the metastasis diagnosis." if sel.endpoint == "os" else ""))
 
 tabs = st.tabs(["Immortal time (delayed entry)", "Landmark and time-varying", "Propensity weighting",
                 "Restricted mean survival", "E-value"])

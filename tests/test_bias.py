@@ -482,6 +482,19 @@ def test_compare_methods_does_not_depend_on_row_order_or_mutate_input():
     np.testing.assert_allclose(again[numeric].to_numpy(), table[numeric].to_numpy(), rtol=1e-7)
 
 
+def test_view_summary_is_compare_methods():
+    from imet_core.bias.view import bias_checks_view
+    from imet_core.subgroups import Selection, SubgroupFilter
+    frame = simulated()
+    for selection in (Selection(), Selection(subgroup=SubgroupFilter(age_lt_55="yes"), endpoint="pdrs")):
+        result = bias_checks_view(frame, selection, landmarks=[3.0], landmark_months=6.0, trim_percentile=5.0)
+        subset = selection.subgroup.apply(frame)
+        expected = bias.compare_methods(subset, endpoint=selection.endpoint, landmark_months=6.0, trim_percentile=5.0)
+        pd.testing.assert_frame_equal(result.summary, expected)
+        assert list(result.landmark.estimates.index) == [3.0, 6.0]
+        assert result.n == len(subset)
+
+
 def test_method_descriptions_cover_every_method():
     for endpoint in ("os", "pdrs"):
         text = bias.method_descriptions(endpoint=endpoint, landmark_months=9)

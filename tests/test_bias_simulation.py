@@ -15,10 +15,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
-import pandas as pd
-import pytest
-
 import imet_core.bias as bias
 from imet_core.bias.simulation import simulate_registry
 from imet_core.survival import cox_regression, kaplan_meier

@@ -29,7 +29,7 @@ from imet_core.bias._common import (
 )
 from imet_core.bias.compare import (
     COMPARE_COLUMNS, METHOD_LABELS, METHODS, MultivariableResult, compare_methods, method_descriptions,
-    multivariable_analysis,
+    methods_table, multivariable_analysis,
 )
 from imet_core.bias.delayed_entry import DelayedEntryResult, delayed_entry_analysis
 from imet_core.bias.evalue import RARE_OUTCOME_LIMIT, EValue, e_value, e_value_from_rr, hr_to_rr
@@ -56,6 +56,6 @@ __all__ = [
     "balance_table", "bootstrap_survival_difference", "compare_methods", "default_rmst_horizon",
     "delayed_entry_analysis", "design_matrix", "e_value", "e_value_from_rr", "fit_propensity",
     "has_intervention_timing", "hr_to_rr", "iptw_analysis", "iptw_weights", "landmark_analysis",
-    "method_descriptions", "multivariable_analysis", "rmst_comparison", "split_at_intervention",
+    "method_descriptions", "methods_table", "multivariable_analysis", "rmst_comparison", "split_at_intervention",
     "time_varying_analysis",
 ]

@@ -13,8 +13,8 @@ from imet_core.bias._common import (
     nan_effect,
     plural, treatment_status,
 )
-from imet_core.bias.landmark import landmark_analysis
-from imet_core.bias.propensity import analysis_rows, design_matrix, iptw_analysis
+from imet_core.bias.landmark import LandmarkResult, landmark_analysis
+from imet_core.bias.propensity import IPTWResult, analysis_rows, design_matrix, iptw_analysis
 
 __all__ = [
     "METHODS",
@@ -22,6 +22,7 @@ __all__ = [
     "MultivariableResult",
     "multivariable_analysis",
     "compare_methods",
+    "methods_table",
     "method_descriptions",
 ]
 
@@ -180,6 +181,21 @@ def compare_methods(frame: pd.DataFrame, *, endpoint: str = "os", landmark_month
     ValueError
         For an unknown endpoint, a negative landmark or an unknown covariate name.
     """
+    return methods_table(frame, endpoint=endpoint, landmark_months=landmark_months, covariates=covariates,
+                         trim_percentile=trim_percentile, alpha=alpha)
+
+
+def methods_table(frame: pd.DataFrame, *, endpoint: str = "os", landmark_months: float = 6,
+                  covariates: Sequence[str] | None = None, trim_percentile: float | None = None,
+                  alpha: float = 0.05, landmark: LandmarkResult | None = None, iptw: IPTWResult | None = None,
+                  multivariable: MultivariableResult | None = None) -> pd.DataFrame:
+    """:func:`compare_methods`, reusing analyses already run on the same frame and options.
+
+    ``landmark`` (which must include ``landmark_months``), ``iptw`` and ``multivariable`` are
+    the results of :func:`imet_core.bias.landmark_analysis`, :func:`imet_core.bias.iptw_analysis`
+    and :func:`multivariable_analysis` for the same frame, endpoint and options (the Bias checks
+    view has them anyway); missing ones are computed.  Returns what :func:`compare_methods` returns.
+    """
     spec = endpoint_spec(endpoint)
     rows: dict[str, dict] = {}
     treated, known = treatment_status(frame)
@@ -199,15 +215,17 @@ def compare_methods(frame: pd.DataFrame, *, endpoint: str = "os", landmark_month
         rows["delayed_entry"] = {**rows["naive"], "note": join_notes([
             f"{spec.short_label} starts at the metastasis diagnosis (registry entry): no immortal "
             "time from diagnosis to correct, same as naive", rows["naive"]["note"]])}
-    lm = landmark_analysis(frame, [landmark_months], alpha=alpha, curves=False)
-    lm_row = lm.estimates.iloc[0]
+    lm = landmark if landmark is not None else landmark_analysis(frame, [landmark_months], alpha=alpha, curves=False)
+    lm_row = lm.estimates.loc[float(landmark_months)]
     rows["landmark"] = {c: lm_row[c] for c in EFFECT_COLUMNS}
     rows["landmark"]["note"] = join_notes([*lm.notes, lm_row["note"]])
-    iptw = iptw_analysis(frame, covariates=covariates, endpoint=endpoint, trim_percentile=trim_percentile,
-                         alpha=alpha, curves=False)
+    if iptw is None:
+        iptw = iptw_analysis(frame, covariates=covariates, endpoint=endpoint, trim_percentile=trim_percentile,
+                             alpha=alpha, curves=False)
     rows["iptw"] = iptw.estimate.iloc[0].to_dict()
-    rows["multivariable"] = multivariable_analysis(frame, covariates=covariates, endpoint=endpoint,
-                                                   alpha=alpha).estimate.iloc[0].to_dict()
+    if multivariable is None:
+        multivariable = multivariable_analysis(frame, covariates=covariates, endpoint=endpoint, alpha=alpha)
+    rows["multivariable"] = multivariable.estimate.iloc[0].to_dict()
     table = effect_frame(rows, "method").loc[list(METHODS), list(COMPARE_COLUMNS)]
     return table
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from imet_core.bias._common import (
-    ArmLabels, cox_effect, effect_frame, event_indicator, finite, join_notes, km_long, km_table,
+    ArmLabels, cox_effect, effect_frame, event_indicator, join_notes, km_long, km_table,
     missing_columns, nan_effect, plural,
 )
 from imet_core.subgroups import COMPARISONS, comparison_arms

@@ -21,9 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from imet_core.bias._common import (
-    MIN_EVENTS_PER_ARM, cox_effect, join_notes, plural, treatment_status,
-)
+from imet_core.bias._common import cox_effect, join_notes, treatment_status
 from imet_core.bias.propensity import analysis_rows
 from imet_core.survival import cox_regression, proportional_hazards_test, rmst
 

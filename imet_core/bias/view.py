@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from imet_core.bias.compare import compare_methods, method_descriptions
+from imet_core.bias.compare import MultivariableResult, method_descriptions, methods_table, multivariable_analysis
 from imet_core.bias.delayed_entry import DelayedEntryResult, delayed_entry_analysis
 from imet_core.bias.evalue import e_value
 from imet_core.bias.landmark import (
@@ -68,7 +68,8 @@ class BiasChecksView:
     endpoint : str
         ``"os"`` or ``"pdrs"`` (the selection's).
     summary : DataFrame
-        :func:`imet_core.bias.compare_methods` at ``landmark_months``.
+        :func:`imet_core.bias.compare_methods` at ``landmark_months`` (the same numbers, computed
+        once with the analyses below by :func:`imet_core.bias.compare.methods_table`).
     descriptions : dict
         One sentence per method (:func:`imet_core.bias.method_descriptions`).
     e_values : DataFrame
@@ -83,6 +84,8 @@ class BiasChecksView:
         On the selection's endpoint.
     iptw : IPTWResult
         On the selection's endpoint, with the chosen covariates and truncation.
+    multivariable : MultivariableResult
+        The Cox model of IT and the same covariates (every term).
     rmst : RMSTComparison or None
         At ``tau`` (None when no horizon exists: an empty arm).
     has_timing : bool
@@ -102,6 +105,7 @@ class BiasChecksView:
     landmark: LandmarkResult
     time_varying: TimeVaryingResult
     iptw: IPTWResult
+    multivariable: MultivariableResult
     rmst: RMSTComparison | None
     has_timing: bool
     landmark_months: float
@@ -142,9 +146,13 @@ def bias_checks_view(frame: pd.DataFrame, selection: Selection, *, landmarks: Se
     subset.attrs = {}
     endpoint = selection.endpoint
     cov = None if covariates is None else tuple(covariates)
-    summary = compare_methods(subset, endpoint=endpoint, landmark_months=landmark_months,
-                              covariates=cov, trim_percentile=trim_percentile, alpha=alpha)
     all_landmarks = sorted(set(float(v) for v in landmarks) | {float(landmark_months)})
+    landmark = landmark_analysis(subset, all_landmarks, alpha=alpha)
+    iptw = iptw_analysis(subset, covariates=cov, endpoint=endpoint, trim_percentile=trim_percentile, alpha=alpha)
+    multivariable = multivariable_analysis(subset, covariates=cov, endpoint=endpoint, alpha=alpha)
+    summary = methods_table(subset, endpoint=endpoint, landmark_months=landmark_months, covariates=cov,
+                            trim_percentile=trim_percentile, alpha=alpha, landmark=landmark, iptw=iptw,
+                            multivariable=multivariable)
     horizon = default_rmst_horizon(subset, endpoint=endpoint)
     chosen_tau = float(tau) if tau is not None else horizon
     rmst = (rmst_comparison(subset, chosen_tau, endpoint=endpoint, alpha=alpha)
@@ -155,9 +163,8 @@ def bias_checks_view(frame: pd.DataFrame, selection: Selection, *, landmarks: Se
         e_values=e_value_table(summary),
         delayed=delayed_entry_analysis(subset, comparison="group", alpha=alpha),
         delayed_mdfi=delayed_entry_analysis(subset, comparison="mdfi_gt_24", alpha=alpha),
-        landmark=landmark_analysis(subset, all_landmarks, alpha=alpha),
-        time_varying=time_varying_analysis(subset, endpoint=endpoint, alpha=alpha),
-        iptw=iptw_analysis(subset, covariates=cov, endpoint=endpoint, trim_percentile=trim_percentile, alpha=alpha),
+        landmark=landmark, time_varying=time_varying_analysis(subset, endpoint=endpoint, alpha=alpha),
+        iptw=iptw, multivariable=multivariable,
         rmst=rmst, has_timing=has_intervention_timing(subset), landmark_months=float(landmark_months),
         covariates=cov, trim_percentile=trim_percentile, tau=chosen_tau,
     )
