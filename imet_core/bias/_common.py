@@ -89,12 +89,6 @@ def treatment_status(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(treated, bool), np.asarray(treated | control, bool)
 
 
-def finite(values) -> np.ndarray:
-    """Mask of finite entries of a numeric array-like (NaN / missing / inf are False)."""
-    array = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
-    return np.isfinite(array)
-
-
 def event_indicator(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     """Event column as float 0/1 and a mask of rows where it is known."""
     raw = frame[column]
