@@ -35,18 +35,23 @@ class Registry:
         return int(len(self.frame))
 
 
-@st.cache_resource(show_spinner=False)
 def default_registry() -> Registry:
     """The embedded synthetic cohort, loaded and validated once per server process.
 
     ``IMET_EXPLORER_DATA`` may point at another synthetic file (tests and benchmarks use it)."""
     override = os.environ.get("IMET_EXPLORER_DATA")
-    for path in ([Path(override)] if override else DEFAULT_FILES):
+    candidates = [Path(override)] if override else list(DEFAULT_FILES)
+    for path in candidates:
         if path.exists():
-            frame = load_registry(path)
-            return Registry(frame=frame, fingerprint=frame_fingerprint(frame), source=SYNTHETIC_LABEL,
-                            is_synthetic=True, file_name=path.name)
+            return _load_default(str(path))
     raise FileNotFoundError("The embedded synthetic cohort (data/imet_synthetic.csv) is missing.")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load_default(path: str) -> Registry:
+    frame = load_registry(Path(path))
+    return Registry(frame=frame, fingerprint=frame_fingerprint(frame), source=SYNTHETIC_LABEL,
+                    is_synthetic=True, file_name=Path(path).name)
 
 
 def current_registry() -> Registry:
