@@ -937,6 +937,18 @@ class _CoxProblem:
     def _risk_sums(part, values: np.ndarray) -> np.ndarray:
         """Sums of ``values`` (rows x columns, rows in hi order) over the risk set of each event
         time: all rows minus those that left (hi <= k) minus those not yet entered (lo > k)."""
+        if values.shape[0] > 4096:
+            # many rows: per-column bincounts over the m event times beat an n x p cumsum
+            m = part["m"]
+            total = values.sum(axis=0)
+            left = np.column_stack([np.bincount(part["hi"], weights=values[:, j], minlength=m + 1)
+                                    for j in range(values.shape[1])])
+            out = total - np.cumsum(left, axis=0)[:m]
+            if part["lo_order"] is not None:
+                entered = np.column_stack([np.bincount(part["lo"], weights=values[:, j], minlength=m + 1)
+                                           for j in range(values.shape[1])])
+                out -= total - np.cumsum(entered, axis=0)[:m]
+            return out
         csum = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
         total = csum[-1]
         out = total - csum[part["hi_pos"]]
