@@ -288,10 +288,14 @@ class Relation:
     remainder : float or None
         A count that belongs to the sum but is not displayed (e.g. survivors = n - deaths, or
         the "no" row of a yes/no variable); None when every member is displayed.
+    while_shown : tuple of Cell
+        The total is known only while these cells are displayed (e.g. the non-missing count
+        behind a percentage, known while the Missing count is shown); empty = always known.
     """
 
     cells: tuple[Cell, ...]
     remainder: float | None = None
+    while_shown: tuple[Cell, ...] = ()
 
 
 def small_count_label(threshold: int = DEFAULT_THRESHOLD) -> str:
@@ -347,39 +351,50 @@ def suppression_status(frame: pd.DataFrame, columns: Sequence[str], *,
     """
     threshold = _check_threshold(threshold)
     values = frame[list(columns)]
-    status = pd.DataFrame(SHOWN, index=values.index, columns=values.columns, dtype=object)
-    grid = values.to_numpy(dtype=object)
-    for j, column in enumerate(values.columns):
-        for i in range(len(values)):
-            if is_small_count(grid[i, j], threshold, suppress_zero=suppress_zero):
-                status.iat[i, j] = SMALL
+    numbers = values.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(numbers)
+    with np.errstate(invalid="ignore"):
+        small = finite & (numbers < threshold) & ((numbers > 0) | (suppress_zero & (numbers == 0)))
+    codes = np.where(small, _SMALL_CODE, _SHOWN_CODE).astype(np.int8)
     position = {column: j for j, column in enumerate(values.columns)}
-    relations = [r for r in relations if r.cells]
+    def indices(cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray]:
+        known = [(i, position[c]) for i, c in cells if c in position]
+        return (np.array([i for i, _ in known], dtype=np.intp),
+                np.array([j for _, j in known], dtype=np.intp))
+
+    members = [(*indices(r.cells), r.remainder, indices(r.while_shown)) for r in relations]
+    members = [m for m in members if len(m[0])]
     changed = True
     while changed:
         changed = False
-        for relation in relations:
-            if _protect(relation, status, grid, position, threshold):
+        for rows, cols, remainder, (if_rows, if_cols) in members:
+            if (codes[if_rows, if_cols] != _SHOWN_CODE).any():
+                continue  # the total is no longer known
+            if _protect(rows, cols, remainder, codes, numbers, finite, threshold):
                 changed = True
-    return status
+    labels = np.array([SHOWN, SMALL, COMPLEMENT], dtype=object)
+    return pd.DataFrame(labels[codes], index=values.index, columns=values.columns)
 
 
-def _protect(relation: Relation, status: pd.DataFrame, grid: np.ndarray,
-             position: Mapping[str, int], threshold: int) -> bool:
-    """Hide one more cell of ``relation`` if its single unknown member would be revealed."""
-    members = [(i, position[c]) for i, c in relation.cells if c in position]
-    hidden = [(i, j) for i, j in members if status.iat[i, j] != SHOWN]
-    unknown = len(hidden) + (relation.remainder is not None)
-    if unknown != 1:
+_SHOWN_CODE, _SMALL_CODE, _COMPLEMENT_CODE = 0, 1, 2
+
+
+def _protect(rows: np.ndarray, cols: np.ndarray, remainder: float | None, codes: np.ndarray,
+             numbers: np.ndarray, finite: np.ndarray, threshold: int) -> bool:
+    """Hide one more cell of a relation if its single unknown member would be revealed."""
+    member_codes = codes[rows, cols]
+    hidden = int((member_codes != _SHOWN_CODE).sum())
+    if hidden + (remainder is not None) != 1:
         return False
-    if not hidden and not is_small_count(relation.remainder, threshold):
+    if not hidden and not is_small_count(remainder, threshold):
         return False  # only a large remainder would be revealed: harmless
-    shown = [(i, j) for i, j in members
-             if status.iat[i, j] == SHOWN and math.isfinite(_as_float(grid[i, j]))]
-    if not shown:
+    candidates = np.flatnonzero((member_codes == _SHOWN_CODE) & finite[rows, cols])
+    if not len(candidates):
         return False
-    i, j = min(shown, key=lambda cell: (_as_float(grid[cell]), cell))
-    status.iat[i, j] = COMPLEMENT
+    # the smallest displayed member; ties go to the first in table order
+    order = sorted(candidates, key=lambda k: (numbers[rows[k], cols[k]], rows[k], cols[k]))
+    k = order[0]
+    codes[rows[k], cols[k]] = _COMPLEMENT_CODE
     return True
 
 
@@ -605,44 +620,69 @@ def suppress_table_one(result: pd.DataFrame, formatted: pd.DataFrame, *,
     threshold = _check_threshold(threshold)
     groups = _table_one_groups(result)
     headers = _table_one_headers(formatted, groups)
-    line_of = _table_one_line_positions(result, formatted)
-    body = result.reset_index(drop=True)
-    counts = pd.DataFrame(np.nan, index=range(len(formatted)), columns=groups, dtype=float)
+    blocks = _table_one_blocks(result, formatted)
+    kinds = result["row_type"].to_numpy(dtype=object)
+    sizes = _table_one_sizes(result, groups)
+    counts = np.full((len(formatted), len(groups)), np.nan)
     relations: list[Relation] = []
-    forced: list[tuple[int, str]] = []  # summaries of too few patients
-    sizes = _table_one_sizes(body, groups)
-    for variable, block in body[body["row_type"] != "patients"].groupby("variable", sort=False):
-        for group in groups:
-            cells, parts = [], []
-            for raw_position, line in block.iterrows():
-                where = line_of[raw_position]
-                value = line[f"n_{group}"]
-                if not math.isfinite(_as_float(value)):
+    forced: list[tuple[int, int]] = []  # summaries of too few patients
+    percent_lines: list[tuple[int, int, list[int]]] = []  # (missing line, arm, level lines)
+    for j, group in enumerate(groups):
+        column = result[f"n_{group}"].to_numpy(dtype=float)
+        known_total = math.isfinite(sizes[group]) and not is_small_count(sizes[group], threshold)
+        for block in blocks:
+            cells, parts, levels, level_parts, missing = [], [], [], [], math.nan
+            missing_line = None
+            for raw, line in block:
+                value = column[raw]
+                if not math.isfinite(value):
                     continue  # not applicable in this arm ("–")
-                if line["row_type"] in ("level", "binary", "missing"):
-                    counts.at[where, group] = value
-                    cells.append((where, group))
+                if kinds[raw] in ("level", "binary", "missing"):
+                    counts[line, j] = value
+                    cells.append((line, group))
                     parts.append(value)
-                elif line["row_type"] == "continuous" and is_small_count(value, threshold):
-                    forced.append((where, group))  # a summary of 1-4 patients
-            if is_small_count(sizes[group], threshold) or not math.isfinite(sizes[group]):
-                continue  # the arm's n is hidden itself: its cells add up to no known total
-            # the undisplayed rest: the "no" count of a yes/no variable, the non-missing
-            # count of a continuous one
+                    if kinds[raw] == "missing":
+                        missing, missing_line = value, line
+                    else:
+                        levels.append((line, group))
+                        level_parts.append(value)
+                elif kinds[raw] == "continuous" and is_small_count(value, threshold):
+                    forced.append((line, j))  # a summary of 1-4 patients
+            if missing_line is not None and levels:
+                percent_lines.append((missing_line, j, [line for line, _ in levels]))
+            if not known_total:  # a hidden arm n is no known total
+                continue
+            if levels and math.isfinite(missing):
+                # a percentage is of the non-missing patients, so printing one reveals that
+                # denominator: the levels alone add up to a known total (checked first: hiding a
+                # level beats hiding the Missing count, which would cost the percentages)
+                relations.append(Relation(tuple(levels), remainder=_remainder(
+                    sizes[group] - missing, level_parts), while_shown=((missing_line, group),)))
+            # every cell with the Missing row add up to the arm's n; the undisplayed rest is the
+            # "no" count of a yes/no variable or the non-missing count of a continuous one
             relations.append(Relation(tuple(cells), remainder=_remainder(sizes[group], parts)))
-    status = suppression_status(counts, groups, threshold=threshold, relations=relations)
-    for where, group in forced:
-        status.at[where, group] = SMALL
+    status = suppression_status(pd.DataFrame(counts, columns=groups), groups, threshold=threshold,
+                                relations=relations).to_numpy(dtype=object)
+    for line, j in forced:
+        status[line, j] = SMALL
     out = formatted.copy()
     small = small_count_label(threshold)
-    for group in groups:
-        column = headers[group]
-        texts = out[column].astype(object).to_numpy()
-        texts[(status[group] == SMALL).to_numpy()] = small
-        texts[(status[group] == COMPLEMENT).to_numpy()] = COMPLEMENT_LABEL
-        out[column] = texts
+    for j, group in enumerate(groups):
+        texts = out[headers[group]].astype(object).to_numpy()
+        # a hidden Missing count would follow from n and any percentage's denominator: the
+        # variable's percentages go (its counts stay, protected by the relation with n)
+        for missing_line, arm, level_lines in percent_lines:
+            if arm == j and status[missing_line, j] != SHOWN:
+                for line in level_lines:
+                    texts[line] = _PERCENT.sub("", str(texts[line]))
+        texts[status[:, j] == SMALL] = small
+        texts[status[:, j] == COMPLEMENT] = COMPLEMENT_LABEL
+        out[headers[group]] = texts
     renames = {headers[g]: f"{g} (n {small})" for g in groups if is_small_count(sizes[g], threshold)}
     return out.rename(columns=renames)
+
+
+_PERCENT = re.compile(r"\s*\([^()]*%\)")
 
 
 def _table_one_groups(result: pd.DataFrame) -> list[str]:
@@ -652,8 +692,8 @@ def _table_one_groups(result: pd.DataFrame) -> list[str]:
     return columns[columns.index("summary") + 1: columns.index("p_value")]
 
 
-def _table_one_sizes(body: pd.DataFrame, groups: Sequence[str]) -> dict[str, float]:
-    patients = body[body["row_type"] == "patients"]
+def _table_one_sizes(result: pd.DataFrame, groups: Sequence[str]) -> dict[str, float]:
+    patients = result[result["row_type"].to_numpy() == "patients"]
     return {g: float(patients[f"n_{g}"].iloc[0]) if len(patients) else math.nan for g in groups}
 
 
@@ -667,19 +707,23 @@ def _table_one_headers(formatted: pd.DataFrame, groups: Sequence[str]) -> dict[s
     return headers
 
 
-def _table_one_line_positions(result: pd.DataFrame, formatted: pd.DataFrame) -> dict[int, int]:
-    """Row position in ``formatted`` of every non-"patients" row of ``result``, the way
-    ``format_table_one`` lays them out (a heading line before the levels of a category)."""
-    body = result.reset_index(drop=True)
-    positions: dict[int, int] = {}
-    line = 0
-    for _, block in body[body["row_type"] != "patients"].groupby("variable", sort=False):
-        if block.iloc[0]["row_type"] == "level":
+def _table_one_blocks(result: pd.DataFrame, formatted: pd.DataFrame) -> list[list[tuple[int, int]]]:
+    """Per variable, the (row position in ``result``, row position in ``formatted``) pairs of its
+    rows, the way ``format_table_one`` lays them out (a heading line before the levels of a
+    category, variables in order of first appearance)."""
+    kinds = result["row_type"].to_numpy(dtype=object)
+    variables = result["variable"].to_numpy(dtype=object)
+    order: dict[object, list[int]] = {}
+    for raw in range(len(result)):
+        if kinds[raw] != "patients":
+            order.setdefault(variables[raw], []).append(raw)
+    blocks, line = [], 0
+    for raws in order.values():
+        if kinds[raws[0]] == "level":
             line += 1
-        for raw_position in block.index:
-            positions[int(raw_position)] = line
-            line += 1
+        blocks.append([(raw, line + k) for k, raw in enumerate(raws)])
+        line += len(raws)
     if line != len(formatted):
         raise ValueError(f"the formatted Table 1 has {len(formatted)} rows, but its result "
                          f"lays out as {line}; pass format_table_one(result) unchanged")
-    return positions
+    return blocks
