@@ -13,10 +13,12 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import page as shared
+from ui.exports import deck_and_report_buttons, presentation_layout
 from ui.sidebar import presentation_mode, show_link_notices, sidebar_selection
 
+_PRESENTING = st.query_params.get("present") == "1" or bool(st.session_state.get("present"))
 st.set_page_config(page_title="IMET Explorer", page_icon=":material/monitoring:", layout="wide",
-                   initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "auto")
+                   initial_sidebar_state="collapsed" if _PRESENTING else "auto")
 
 
 
@@ -69,7 +71,11 @@ with st.sidebar:
         st.caption(f"Signed in as {st.user.get('name') or st.user.get('email') or 'you'}")
         st.button("Sign out", on_click=st.logout, key="logout")
 shared.set_context(selection)
+with st.sidebar:
+    st.markdown("### Meeting pack")
+    deck_and_report_buttons(shared.context())
 shared.apply_presentation_style(presentation_mode())
+presentation_layout(presentation_mode())
 shared.data_banner()
 show_link_notices()
 navigation.run()

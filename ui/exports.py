@@ -186,15 +186,16 @@ def warm_renderer() -> None:
 
 
 def presentation_layout(on: bool) -> None:
-    """Presentation mode: one chart per screen (each chart fills the window; scrolling snaps from
-    chart to chart) and larger type in tables and buttons. The sidebar collapses via app.py."""
+    """Presentation mode: one chart per screen. Charts are stacked full width (pages do that), each
+    scrolls into place at the top of the window (CSS scroll snapping) with space after it, so the
+    next chart starts on the next screen; captions get larger type. The sidebar collapses via
+    app.py."""
     if not on:
         return
     st.markdown(
         """<style>
         [data-testid="stMain"] { scroll-snap-type: y proximity; }
-        [data-testid="stPlotlyChart"] { min-height: calc(100vh - 7rem); display: flex; flex-direction: column;
-                                         justify-content: center; scroll-snap-align: center; }
+        [data-testid="stPlotlyChart"] { scroll-snap-align: start; scroll-margin-top: 3.2rem; margin-bottom: 8vh; }
         [data-testid="stMainBlockContainer"] { padding-top: 2.2rem; max-width: 100%; }
         [data-testid="stCaptionContainer"] { font-size: 1.05rem; }
         </style>""",
