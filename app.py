@@ -17,7 +17,9 @@ from ui.exports import deck_and_report_buttons, presentation_layout
 from ui.sidebar import presentation_mode, show_link_notices, sidebar_selection
 
 _PRESENTING = st.query_params.get("present") == "1" or bool(st.session_state.get("present"))
-st.set_page_config(page_title="IMET Explorer", page_icon=":material/monitoring:", layout="wide",
+# The favicon is an emoji (drawn by the browser): a ":material/...:" icon would be fetched from
+# fonts.gstatic.com, a third-party call on every page load (issue 8: nothing leaves the machine).
+st.set_page_config(page_title="IMET Explorer", page_icon="📈", layout="wide",
                    initial_sidebar_state="collapsed" if _PRESENTING else "auto")
 
 
