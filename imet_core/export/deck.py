@@ -28,7 +28,7 @@ __all__ = ["build_deck", "SLIDE_TITLES", "TABLE_FONT_PT", "MIN_FONT_PT"]
 SLIDE_WIDTH, SLIDE_HEIGHT = Inches(13.333), Inches(7.5)
 MARGIN = Inches(0.45)
 CONTENT_TOP = Inches(1.15)
-FOOTER_TOP = Inches(7.05)
+FOOTER_TOP = Inches(7.0)
 CONTENT_BOTTOM = Inches(6.95)
 TITLE_PT = 28
 BODY_PT = 16
@@ -140,8 +140,8 @@ def _bullet(para, size: float) -> None:
 
 def _footer(deck: _Deck, slide, number: int | None) -> None:
     text = deck.pack.footer.text()
-    _text_box(slide, MARGIN, FOOTER_TOP, SLIDE_WIDTH - 2 * MARGIN - Inches(0.8), Inches(0.4),
-              [(text, FOOTER_PT if len(text) <= 175 else MIN_FONT_PT - 1, {"colour": MUTED})],
+    _text_box(slide, MARGIN, FOOTER_TOP, SLIDE_WIDTH - 2 * MARGIN - Inches(0.8), Inches(0.45),
+              [(text, FOOTER_PT, {"colour": MUTED})],
               anchor=MSO_ANCHOR.MIDDLE, space_after=0)
     if number is not None:
         box = _text_box(slide, SLIDE_WIDTH - MARGIN - Inches(0.8), FOOTER_TOP, Inches(0.8), Inches(0.4),

@@ -136,22 +136,25 @@ def _output(path_text: str) -> tuple[Path, str]:
     return out, kind
 
 
-def _load(args: argparse.Namespace):
-    from imet_core.io import RegistryError, load_registry, summarise_problems
-
+def _data_path(args: argparse.Namespace) -> tuple[Path, bool]:
+    """The registry file to read and whether it is the embedded synthetic cohort."""
     data = Path(args.data).expanduser() if args.data else DEFAULT_DATA
     if not data.is_file():
         if args.data is None:
             raise _UsageError(f"the synthetic cohort is missing ({data}); give a registry with --data FILE")
         raise _UsageError(f"no registry file at {data}")
+    return data, args.data is None or data.resolve() == DEFAULT_DATA.resolve()
+
+
+def _load(data: Path):
+    from imet_core.io import RegistryError, load_registry, summarise_problems
+
     try:
-        frame = load_registry(data)
+        return load_registry(data)
     except RegistryError as error:
         first = summarise_problems(error.problems, limit=1).splitlines()
         detail = f" (first: {first[0]})" if first else ""
         raise _UsageError(f"{data.name} is not a valid registry: {error.total} problem(s){detail}") from None
-    synthetic = args.data is None or data.resolve() == DEFAULT_DATA.resolve()
-    return frame, data, synthetic
 
 
 def run(args: argparse.Namespace, *, stderr: TextIO | None = None, stdout: TextIO | None = None) -> int:
@@ -183,14 +186,14 @@ def _run(args: argparse.Namespace, err: TextIO, out_stream: TextIO) -> int:
     out, kind = _output(args.out)
     selection = _selection(args)
     landmarks = _landmarks(args.landmarks)
+    data, synthetic = _data_path(args)
     pptx = out.suffix.lower() == ".pptx"
-    progress = _Progress(err, 8 if pptx else 6, args.quiet)
     if pptx:  # start the browser now: it boots while the registry loads and the views compute
         from imet_core.export.images import renderer
         renderer().warm_up()
-    progress(f"loading the registry {args.data or '(synthetic cohort)'}")
-    frame, data, synthetic = _load(args)
-    progress.detail(f"{len(frame):,} patients; {selection.describe()}")
+    frame = _load(data)  # an invalid registry stops here, before any progress is shown
+    progress = _Progress(err, 7 if pptx else 5, args.quiet)
+    progress(f"loaded {data.name}: {len(frame):,} patients; {selection.describe()}")
     pack = build_pack(frame, selection, source=source_label(data.name, synthetic=synthetic), synthetic=synthetic,
                       options=options_from(landmark_years=landmarks), progress=progress)
     progress.detail(f"{pack.footer.counts_text} in the subgroup")
