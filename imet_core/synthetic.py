@@ -1052,6 +1052,72 @@ def write_cohort(cohort: Cohort, path: str | Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------
+# The true generating model, for bias checks
+# ---------------------------------------------------------------------------------------
+TERM_DESCRIPTIONS = {
+    "mdfi_gt_24": "MDFI > 24 months (true effect after metastasis; the naive OS HR adds immortal time)",
+    "site_liver": "liver only vs lung only",
+    "site_lung+bone": "lung + bone vs lung only",
+    "site_liver+bone": "liver + bone vs lung only",
+    "site_multiple": "lung + liver (+ bone) vs lung only",
+    "age_lt_55": "age < 55 (in ST)",
+    "age_lt_55_x_IT": "extra effect of age < 55 in IT (interaction)",
+    "her2_positive": "HER2+ (in ST)",
+    "her2_positive_x_IT": "extra effect of HER2+ in IT (interaction)",
+    "hr_positive": "ER+ and/or PR+ (in ST)",
+    "hr_positive_x_IT": "extra effect of ER+/PR+ in IT (interaction)",
+    "liver_x_IT": "extra effect of liver involvement in IT (interaction)",
+    "premenopausal": "premenopausal at diagnosis",
+    "mastectomy": "mastectomy vs segmental mastectomy",
+    "nodal_N1": "N1 vs N0",
+    "nodal_N2": "N2 vs N0",
+    "nodal_N3": "N3 vs N0",
+    "nodal_NX": "NX vs N0",
+}
+
+
+def true_effects(params: Mapping[str, Any] | None = None, n: int | None = None) -> pd.DataFrame:
+    """The hazard ratios that generated the cohort, after metastasis (time since metastasis).
+
+    Parameters
+    ----------
+    params : mapping, optional
+        Parameter file contents (default: the committed file).
+    n : int, optional
+        Cohort size whose solved baseline rates give the intervention effect (default 200).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model term, then one row per intervention-effect pattern: columns
+        ``term`` (model term, or ``IT vs ST: ...`` for the intervention), ``hazard_ratio``
+        (true conditional HR after metastasis), ``description``. The intervention rows are
+        ``lambda_IT / lambda_ST`` times the interaction terms that apply, for each
+        combination of age < 55, HER2+, ER/PR+ and liver involvement.
+    """
+    params = load_params() if params is None else params
+    model = params["model"]
+    cohort = generate_cohort(n, None, params)
+    rows = [{"term": term, "hazard_ratio": math.exp(value), "description": TERM_DESCRIPTIONS.get(term, term)}
+            for term, value in model["log_hazard_ratios"].items()]
+    base = cohort.baseline_rate["IT"] / cohort.baseline_rate["ST"]
+    lhr = model["log_hazard_ratios"]
+    for young in (False, True):
+        for her2 in (False, True):
+            for hr_pos in (False, True):
+                if not her2 and not hr_pos:
+                    continue  # triple negative: excluded by the study
+                for liver in (False, True):
+                    value = base * math.exp(lhr["age_lt_55_x_IT"] * young + lhr["her2_positive_x_IT"] * her2
+                                            + lhr["hr_positive_x_IT"] * hr_pos + lhr["liver_x_IT"] * liver)
+                    label = ", ".join([("age < 55" if young else "age >= 55"), ("HER2+" if her2 else "HER2-"),
+                                       ("ER/PR+" if hr_pos else "ER/PR-"), ("liver involved" if liver else "no liver")])
+                    rows.append({"term": f"IT vs ST: {label}", "hazard_ratio": value,
+                                 "description": "true intervention effect after metastasis for this pattern"})
+    return pd.DataFrame(rows, columns=["term", "hazard_ratio", "description"])
+
+
+# ---------------------------------------------------------------------------------------
 # Calibration: a fast statistics engine, the objective, the parameter and seed search
 # ---------------------------------------------------------------------------------------
 def cohort_frame(cohort: Cohort) -> pd.DataFrame:
