@@ -198,6 +198,11 @@ def presentation_layout(on: bool) -> None:
         [data-testid="stPlotlyChart"] { scroll-snap-align: start; scroll-margin-top: 3.2rem; margin-bottom: 8vh; }
         [data-testid="stMainBlockContainer"] { padding-top: 2.2rem; max-width: 100%; }
         [data-testid="stCaptionContainer"] { font-size: 1.05rem; }
+        /* headings keep their own (large) size: a blanket font-size on [class*="st-"] elements
+           would otherwise shrink the text span inside each heading */
+        h1 [class*="st-"], h2 [class*="st-"], h3 [class*="st-"] { font-size: inherit !important; }
+        h2 { font-size: 2.0rem !important; }
+        h3 { font-size: 1.6rem !important; }
         </style>""",
         unsafe_allow_html=True,
     )
