@@ -155,6 +155,141 @@ def time_clicks(browser, url: str, page_name: str, path: Sequence[tuple[str, str
     return times, charts_times, problems
 
 
+PAGE_FILES = {"survival": "pages/survival.py", "subgroups": "pages/subgroups.py",
+              "cox_models": "pages/cox_models.py"}
+
+
+def server_page_runs(data_file: str, path: Sequence[tuple[str, str]], pages: Sequence[str] = CHART_PAGES,
+                     timeout_s: float = 120) -> dict[str, Any]:
+    """The server's share of a click: the app script's run for the page, through AppTest.
+
+    For each page a fresh ``AppTest`` of ``app.py`` opens the page (default selection), then each
+    step of ``path`` sets the sidebar widget's state and reruns; the rerun is timed (it includes
+    AppTest's own polling, a few ms). A second AppTest walks the same path again: its selections
+    are in ``st.cache_data`` (shared by the process) by then.
+
+    Returns
+    -------
+    dict
+        ``pages[name]`` with ``miss`` and ``hit`` summaries (seconds) and ``problems``.
+    """
+    import logging
+    import os
+    import time
+
+    previous = os.environ.get("IMET_EXPLORER_DATA")
+    os.environ["IMET_EXPLORER_DATA"] = data_file
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    from streamlit.testing.v1 import AppTest
+
+    from benchmarks.run import clear_app_caches
+
+    def walk(page_file: str) -> tuple[list[float], list[str]]:
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout_s)
+        app.run()
+        app.switch_page(page_file)
+        app.run()
+        times, problems = [], []
+        for key, value in path:
+            app.session_state[f"f_{key}"] = value
+            start = time.perf_counter()
+            app.run()
+            times.append(time.perf_counter() - start)
+            if app.exception:
+                problems.append(f"{page_file}: {key}={value}: {app.exception[0].value}")
+        return times, problems
+
+    out: dict[str, Any] = {"method": "AppTest rerun after setting the sidebar widget's state", "pages": {}}
+    clear_app_caches()  # this process may have cached another registry or its views
+    try:
+        for name in pages:
+            miss, problems = walk(PAGE_FILES[name])
+            hit, more = walk(PAGE_FILES[name])
+            out["pages"][name] = {"miss": _median_summary(miss), "hit": _median_summary(hit),
+                                  "problems": problems + more}
+    finally:
+        clear_app_caches()
+        if previous is None:
+            os.environ.pop("IMET_EXPLORER_DATA", None)
+        else:
+            os.environ["IMET_EXPLORER_DATA"] = previous
+    return out
+
+
+_PROFILED_PAGE = """
+import cProfile, os, pstats, runpy, sys
+sys.path.insert(0, {root!r})
+profiler = cProfile.Profile()
+profiler.enable()
+try:
+    runpy.run_path({page!r}, run_name="__page__")
+finally:
+    profiler.disable()
+    profiler.dump_stats({stats!r})
+"""
+
+
+def profile_page_scripts(data_file: str, pages: Sequence[str] = CHART_PAGES, top: int = 15,
+                         timeout_s: float = 120) -> dict[str, Any]:
+    """cProfile of each chart page's script on a rerun whose views are cached (default selection).
+
+    What a click costs on the server besides the cached analyses: figure building, tables, page
+    formatting. The page runs on its own through AppTest (``ui.page.context`` falls back to the
+    default selection), twice; the second run is profiled.
+
+    Returns
+    -------
+    dict
+        ``{page: {"total_s", "top_cumtime": [...], "top_tottime": [...]}}``; rows have
+        ``function, ncalls, tottime, cumtime``.
+    """
+    import logging
+    import os
+    import pstats
+    import tempfile
+
+    from streamlit.testing.v1 import AppTest
+
+    from benchmarks.run import clear_app_caches
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    previous = os.environ.get("IMET_EXPLORER_DATA")
+    os.environ["IMET_EXPLORER_DATA"] = data_file
+    clear_app_caches()
+    out: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="imet-page-profile-") as tmp:
+            for name in pages:
+                stats_file = str(Path(tmp) / f"{name}.prof")
+                wrapper = Path(tmp) / f"profile_{name}.py"
+                wrapper.write_text(_PROFILED_PAGE.format(root=str(ROOT), page=str(ROOT / PAGE_FILES[name]),
+                                                         stats=stats_file))
+                app = AppTest.from_file(str(wrapper), default_timeout=timeout_s)
+                app.run()  # computes and caches the views
+                app.run()  # profiled: views come from the cache
+                stats = pstats.Stats(stats_file)
+                rows = [{"function": f"{_short(f)}:{line}({fn})", "ncalls": nc, "tottime": tt, "cumtime": ct}
+                        for (f, line, fn), (_, nc, tt, ct, _) in stats.stats.items()]
+                ours = [r for r in rows if r["function"].startswith(("imet_core/", "ui/", "pages/"))]
+                out[name] = {"total_s": max((r["cumtime"] for r in rows), default=0.0),
+                             "top_cumtime": sorted(ours, key=lambda r: -r["cumtime"])[:top],
+                             "top_tottime": sorted(rows, key=lambda r: -r["tottime"])[:top]}
+    finally:
+        clear_app_caches()
+        if previous is None:
+            os.environ.pop("IMET_EXPLORER_DATA", None)
+        else:
+            os.environ["IMET_EXPLORER_DATA"] = previous
+    return out
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", str(ROOT) + "/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
 def measure_browser_latency(data_file: str, *, repeats: int = 5, n: int | None = None,
                             pages: Sequence[str] = CHART_PAGES, timeout_ms: int = 30000) -> dict[str, Any]:
     """Median click-to-redraw latency per chart page, for new and for cached selections.

@@ -387,7 +387,7 @@ def summarise_filter_changes(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any
     }
 
 
-def profile_filter_change(frame, selection, top: int = 15) -> dict[str, Any]:
+def profile_filter_change(frame, selection, top: int = 25) -> dict[str, Any]:
     """cProfile of one filter change (analyses + figures): top functions by own and total time."""
     profiler = cProfile.Profile()
     profiler.enable()
@@ -426,18 +426,25 @@ def phase_cache(path: str, repeats: int, budget_s: float) -> dict[str, Any]:
     from ui import views
     from ui.registry import default_registry
 
-    default_registry.clear()
-    views._shared.clear()
+    clear_app_caches()
     try:
         return _cache_hits_and_misses(views.view, default_registry, repeats, budget_s)
     finally:
-        default_registry.clear()
-        views._shared.clear()
+        clear_app_caches()
         for key, value in previous.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def clear_app_caches() -> None:
+    """Empty every ``st.cache_data`` and ``st.cache_resource`` cache of this process (the app's
+    registry and views), so a measurement starts cold and leaves nothing behind."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def _cache_hits_and_misses(view, default_registry, repeats: int, budget_s: float) -> dict[str, Any]:
@@ -612,6 +619,15 @@ def run_phase(spec: Mapping[str, Any]) -> dict[str, Any]:
         return phase_e2e(spec["file"], repeats, budget)
     if phase == "lifelines":
         return phase_lifelines(spec["file"], repeats, budget)
+    if phase == "server_pages":
+        from benchmarks.browser_latency import server_page_runs
+
+        out = server_page_runs(spec["file"], [tuple(step.split("=", 1)) for step in spec["path"]])
+        if spec.get("profile"):
+            from benchmarks.browser_latency import profile_page_scripts
+
+            out["profile"] = profile_page_scripts(spec["file"])
+        return out
     raise ValueError(f"unknown phase {phase!r}")
 
 
@@ -752,11 +768,14 @@ def run_benchmark(sizes: Sequence[int] = DEFAULT_SIZES, *, repeats: int = DEFAUL
         echo(f"\n== browser (n = {n:,}) ==")
         from benchmarks.browser_latency import measure_browser_latency
 
+        data_file = result["sizes"][str(n)]["data"]["csv"]
         try:
-            result["browser"] = measure_browser_latency(result["sizes"][str(n)]["data"]["csv"],
-                                                        repeats=browser_repeats or max(repeats, 5), n=n)
+            result["browser"] = measure_browser_latency(data_file, repeats=browser_repeats or max(repeats, 5), n=n)
         except Exception as exc:  # chromium or playwright missing, app failed to start: reported, not hidden
             result["browser"] = {"error": f"{type(exc).__name__}: {exc}", "n": n}
+        if "path" in result["browser"]:  # the server's share of the same clicks (AppTest, own process)
+            spec = {"phase": "server_pages", "file": data_file, "path": result["browser"]["path"], "profile": profile}
+            result["browser"]["server"] = run_worker(spec, phase_timeout_s) if isolated else run_phase(spec)
     result["load_average"]["end"] = load_average()
     result["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     result["duration_s"] = (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds()
@@ -880,6 +899,7 @@ def table_rows(result: Mapping[str, Any]) -> list[tuple[str, ...]]:
         ("Figure builders (KM, forest, 2 Cox forests)", *cell("app", "figures_total")),
         ("Figures to JSON (what st.plotly_chart sends)", *cell("app", "figures_json")),
         ("Filter change incl. figures and JSON", *cell("app", "filter_change_total")),
+        ("KM figure: points drawn (median) / JSON size", *[km_size(result["sizes"][n].get("app", {})) for n in sizes]),
         ("Cached repeat view, slowest page (st.cache_data hit)", *cell("cache", "hit_slowest_page")),
         ("Cached repeat views, all four pages", *cell("cache", "hit_all_pages")),
         ("End to end, CSV (load + analyses + figures)", *cell("e2e_csv", "end_to_end")),
@@ -895,6 +915,13 @@ def table_rows(result: Mapping[str, Any]) -> list[tuple[str, ...]]:
                                                         "MB") for n in sizes]),
     ]
     return rows
+
+
+def km_size(app: Mapping[str, Any]) -> str:
+    points, sizes = app.get("km_points"), app.get("json_bytes") or {}
+    if not points:
+        return "–"
+    return f"{statistics.median(points):,.0f} / {sizes.get('km', 0) / 2**20:.2f} MB"
 
 
 def markdown_table(result: Mapping[str, Any]) -> str:
@@ -919,15 +946,24 @@ def browser_table(browser: Mapping[str, Any] | None) -> str:
         return "Browser latency: not measured."
     if "error" in browser:
         return f"Browser latency: not measured ({browser['error']})."
+    server = (browser.get("server") or {}).get("pages", {})
     lines = [f"| Page (n = {browser['n']:,}) | click → every chart redrawn, run over (new selection) "
-             "| click → every chart's data changed (new selection) | click → redrawn, run over (cached selection) |",
-             "|---|---:|---:|---:|"]
+             "| click → every chart's data changed (new selection) | click → redrawn, run over (cached selection) "
+             "| server: page script rerun, AppTest (new / cached selection) |",
+             "|---|---:|---:|---:|---:|"]
+
+    def c(node):
+        node = node or {}
+        return f"{fmt_time(node.get('median'))} (n={node.get('n', 0)})" if node.get("median") is not None else "–"
+
     for page, m in browser["pages"].items():
-        def c(key):
-            node = m.get(key) or {}
-            return f"{fmt_time(node.get('median'))} (n={node.get('n', 0)})" if node.get("median") is not None else "–"
-        lines.append(f"| {page} | {c('miss')} | {c('miss_charts_changed')} | {c('hit')} |")
+        s = server.get(page, {})
+        lines.append(f"| {page} | {c(m.get('miss'))} | {c(m.get('miss_charts_changed'))} | {c(m.get('hit'))} "
+                     f"| {fmt_time((s.get('miss') or {}).get('median'))} / {fmt_time((s.get('hit') or {}).get('median'))} |")
     problems = [p for m in browser["pages"].values() for p in m.get("problems", [])]
+    problems += [p for m in server.values() for p in m.get("problems", [])]
+    if "error" in (browser.get("server") or {}):
+        problems.append(f"server page runs: {browser['server']['error']}")
     if problems:
         lines.append("")
         lines.extend(f"- {p}" for p in problems)
@@ -935,16 +971,35 @@ def browser_table(browser: Mapping[str, Any] | None) -> str:
 
 
 def profile_text(result: Mapping[str, Any], top: int = 8) -> str:
+    """The profile's top functions per size: by own time, and the project's by total time."""
     parts = []
     for n, entry in result["sizes"].items():
         prof = entry.get("app", {}).get("profile")
         if not prof:
             continue
         parts.append(f"n = {int(n):,}: one filter change ({prof['selection']}) under cProfile, "
-                     f"{prof['total_s']:.2f} s; top by own time:")
-        for row in prof["top_tottime"][:top]:
-            parts.append(f"    {row['tottime']:8.3f} s own {row['cumtime']:8.3f} s total {row['ncalls']:>9} calls  "
-                         f"{row['function']}")
+                     f"{prof['total_s']:.2f} s. Top by own time:")
+        parts += [_profile_line(row) for row in prof["top_tottime"][:top]]
+        ours = [row for row in prof["top_cumtime"] if row["function"].startswith("imet_core/")]
+        if ours:
+            parts.append("  imet_core functions by total time (including what they call):")
+            parts += [_profile_line(row) for row in ours[:top]]
+    return "\n".join(parts)
+
+
+def _profile_line(row: Mapping[str, Any]) -> str:
+    return (f"    {row['tottime']:8.3f} s own {row['cumtime']:8.3f} s total {row['ncalls']:>9} calls  "
+            f"{row['function']}")
+
+
+def page_profile_text(result: Mapping[str, Any], top: int = 8) -> str:
+    """The chart pages' own server-side cost with cached views (cProfile of the page script)."""
+    profiles = ((result.get("browser") or {}).get("server") or {}).get("profile") or {}
+    parts = []
+    for page, prof in profiles.items():
+        parts.append(f"{page} page script with cached views, {prof['total_s']:.2f} s under cProfile; "
+                     "project functions by total time:")
+        parts += [_profile_line(row) for row in prof["top_cumtime"][:top]]
     return "\n".join(parts)
 
 
@@ -957,9 +1012,9 @@ def format_report(result: Mapping[str, Any]) -> str:
              + (f" + uncommitted {', '.join(result['code']['uncommitted_measured_files'])}"
                 if result["code"]["uncommitted_measured_files"] else ""),
              "", markdown_table(result), "", browser_table(result.get("browser")), "", targets_table(result)]
-    prof = profile_text(result)
-    if prof:
-        lines += ["", prof]
+    for text in (profile_text(result), page_profile_text(result)):
+        if text:
+            lines += ["", text]
     return "\n".join(lines)
 
 

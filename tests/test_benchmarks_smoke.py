@@ -113,3 +113,13 @@ def test_browser_latency_runs(cache_dir):
     page = measured["pages"]["survival"]
     assert page["problems"] == []
     assert _finite_positive(page["miss"]) and _finite_positive(page["hit"])
+
+
+@pytest.mark.browser
+def test_server_page_runs(cache_dir):
+    data = bench.ensure_registry(200, cache_dir, isolated=False)
+    out = bench.run_worker({"phase": "server_pages", "file": data["csv"], "path": ["age_lt_55=yes"]}, timeout_s=300)
+    assert "error" not in out, out
+    for page in ("survival", "subgroups", "cox_models"):
+        assert out["pages"][page]["problems"] == []
+        assert _finite_positive(out["pages"][page]["miss"]) and _finite_positive(out["pages"][page]["hit"])
