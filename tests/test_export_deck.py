@@ -179,3 +179,16 @@ def test_empty_subgroup_and_five_arm_comparison_still_make_a_deck(frame):
     forest = prs.slides[titles.index("Subgroups: hazard ratio of Metastasis site")]
     assert "two arms" in _texts(forest)
     assert "counts below 5 hidden" in site.footer.text()
+
+
+def test_published_hazard_ratios_are_drawn_beside_ours_when_given(frame):
+    published = {("all", "all"): {"hr": 0.44, "ci": [0.26, 0.72]},
+                 ("age_lt_55", "yes"): {"hr": 0.30, "ci": [0.15, 0.60]}}
+    pack = build_pack(frame, Selection(), source="Synthetic IMET cohort", synthetic=True, published=published)
+    names = [trace.name for trace in pack.forest_figure(estimates=True).data]
+    assert "Published (IMET paper)" in names
+    plain = build_pack(frame, Selection(), source="Synthetic IMET cohort", synthetic=True)
+    assert "Published (IMET paper)" not in [trace.name for trace in plain.forest_figure(estimates=True).data]
+    estimates = [a.text for a in pack.forest_figure(estimates=True).layout.annotations]
+    overall = pack.forest.table.iloc[0]
+    assert f"{overall['hr']:.2f} ({overall['hr_lower']:.2f}–{overall['hr_upper']:.2f})" in estimates

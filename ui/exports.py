@@ -142,12 +142,16 @@ def _pack_options():
 def _pack_builder(ctx) -> Callable[[], object]:
     from imet_core.export.content import build_pack
 
+    from ui.published import published_subgroup_hrs
+
     frame, selection = ctx.frame, ctx.selection
     source, synthetic = _source(ctx)
     options = _pack_options()
+    published = published_subgroup_hrs(ctx, selection)  # as the Subgroups page draws them
 
     def build():
-        return build_pack(frame, selection, source=source, synthetic=synthetic, options=options)
+        return build_pack(frame, selection, source=source, synthetic=synthetic, options=options,
+                          published=published)
     return build
 
 

@@ -92,6 +92,9 @@ class MeetingPack:
     caveats : tuple of str
     notes : tuple of str
         Notes of the views (patients without a comparison value, empty subgroup...).
+    published : dict or None
+        Published subgroup HRs drawn beside ours on the forest plot (``{(variable, level):
+        {"hr", "ci"}}``, as :func:`imet_core.figures.forest_figure` takes), or None.
     """
 
     selection: Selection
@@ -111,6 +114,7 @@ class MeetingPack:
     methods: tuple
     caveats: tuple
     notes: tuple = field(default_factory=tuple)
+    published: dict | None = None
 
     # -- titles ------------------------------------------------------------------------------
     @property
@@ -138,7 +142,8 @@ class MeetingPack:
                       estimates: bool = False) -> go.Figure:
         """The subgroup forest plot; ``estimates`` adds a right-hand "HR (95% CI)" column."""
         view = view or self.forest
-        fig = forest_figure(view, font_size=font_size, suppress_below=self.options.suppress_below)
+        fig = forest_figure(view, font_size=font_size, suppress_below=self.options.suppress_below,
+                            published=self.published)
         return add_forest_estimates(fig, view, font_size=font_size) if estimates else fig
 
     def cox_figure(self, *, adjusted: bool = False, font_size: int = 17) -> go.Figure:
@@ -336,7 +341,9 @@ def add_forest_estimates(fig: go.Figure, view: ForestView, *, font_size: int = 1
     fig.add_annotation(x=1.0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
                        xshift=14, showarrow=False, text="<b>HR (95% CI)</b>", font=dict(size=font_size - 1))
     right = int(14 + 0.56 * (font_size - 1) * 17)
-    fig.update_layout(margin=dict(r=right))
+    # the legend goes to the top centre, between the "favours" labels, clear of the axis title
+    fig.update_layout(margin=dict(r=right), legend=dict(orientation="h", x=0.5, xanchor="center", y=1.0,
+                                                        yanchor="bottom", font=dict(size=font_size - 2)))
     return fig
 
 
@@ -444,7 +451,7 @@ def _caveats(pack_selection: Selection, footer: Footer, cox: CoxView, forest: Fo
 # ----------------------------------------------------------------------------------------------
 def build_pack(frame: pd.DataFrame, selection: Selection, *, source: str, synthetic: bool,
                options: ReportOptions | None = None, created: _dt.datetime | None = None,
-               progress: Progress | None = None) -> MeetingPack:
+               progress: Progress | None = None, published: dict | None = None) -> MeetingPack:
     """Compute every view of ``selection`` and the texts of a meeting pack.
 
     Parameters
@@ -461,6 +468,9 @@ def build_pack(frame: pd.DataFrame, selection: Selection, *, source: str, synthe
         Time stamp of the footer (default now).
     progress : callable, optional
         Called with a description of each step.
+    published : dict, optional
+        Published subgroup HRs to draw beside ours (the app passes them for the synthetic cohort's
+        default view, as its Subgroups page does).
 
     Returns
     -------
@@ -494,7 +504,7 @@ def build_pack(frame: pd.DataFrame, selection: Selection, *, source: str, synthe
         cox_table=cox_table,
         cox_caption=cox_caption, cox_notes=cox_notes, table_one_full=table_full,
         methods=_methods(selection, cox, options), caveats=_caveats(selection, footer, cox, forest),
-        notes=notes,
+        notes=notes, published=published,
     )
 
 

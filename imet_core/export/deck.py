@@ -144,7 +144,7 @@ def _footer(deck: _Deck, slide, number: int | None) -> None:
               [(text, FOOTER_PT, {"colour": MUTED})],
               anchor=MSO_ANCHOR.MIDDLE, space_after=0)
     if number is not None:
-        box = _text_box(slide, SLIDE_WIDTH - MARGIN - Inches(0.8), FOOTER_TOP, Inches(0.8), Inches(0.4),
+        box = _text_box(slide, SLIDE_WIDTH - MARGIN - Inches(0.8), FOOTER_TOP, Inches(0.8), Inches(0.45),
                         [(str(number), FOOTER_PT, {"colour": MUTED})], anchor=MSO_ANCHOR.MIDDLE, space_after=0)
         box.text_frame.paragraphs[0].alignment = PP_ALIGN.RIGHT
 
@@ -404,7 +404,8 @@ def _forest_slides(deck: _Deck, pngs: list[bytes]) -> None:
         return
     caption = (f"Squares: HR of {pack.forest.arm_a} vs {pack.forest.arm_b} (reference) with 95% CI, area by "
                "events; labels: events/patients per arm. Dashed line: all patients. Interaction p: "
-               "likelihood-ratio test. Exploratory: about 1 in 20 interaction tests is 'significant' by chance.")
+               "likelihood-ratio test. Exploratory: about 1 in 20 interaction tests is 'significant' by chance."
+               + (" Open diamonds: the IMET paper's published HRs." if pack.published else ""))
     for k, png in enumerate(pngs):
         part = f" ({k + 1} of {len(pngs)})" if len(pngs) > 1 else ""
         slide = deck.slide(title + part)

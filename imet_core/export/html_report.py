@@ -144,7 +144,8 @@ def build_html(pack: MeetingPack, *, progress: Progress | None = None) -> bytes:
         parts.append(_notes([f"Squares: HR of {pack.forest.arm_a} vs {pack.forest.arm_b} (reference) with 95% CI, "
                              "area by events; labels: events/patients per arm. Dashed line: all patients. "
                              "Interaction p: likelihood-ratio test of arm × subgroup terms. Exploratory: about "
-                             "1 in 20 interaction tests is 'significant' by chance alone."]))
+                             "1 in 20 interaction tests is 'significant' by chance alone."
+                             + (" Open diamonds: the IMET paper's published HRs." if pack.published else "")]))
         parts.append(_table(pack.forest_table))
     else:
         parts.append('<p class="note">No patient matches this selection.</p>')
