@@ -41,11 +41,6 @@ def _sign_in_page() -> None:
             st.login(provider)
 
 
-if _login_required():  # the gate: no sidebar, no banner, no page reads the data before login
-    st.navigation([st.Page(_sign_in_page, title="Sign in", icon=":material/login:")],
-                  position="hidden").run()
-    st.stop()
-
 PAGES = {
     "Explore": [
         st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
@@ -62,6 +57,14 @@ PAGES = {
         st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
     ],
 }
+
+if _login_required():  # the gate: no sidebar, no banner, no page reads the data before login
+    # every page's address leads to the sign-in page (a copied deep link shows no "page not found")
+    addresses = [page.url_path for group in PAGES.values() for page in group if page.url_path]
+    st.navigation([st.Page(_sign_in_page, title="Sign in", default=True)]
+                  + [st.Page(_sign_in_page, title="Sign in", url_path=address) for address in addresses],
+                  position="hidden").run()
+    st.stop()
 
 navigation = st.navigation(PAGES)
 selection = sidebar_selection()
