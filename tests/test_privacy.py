@@ -251,10 +251,11 @@ def test_usage_statistics_are_off_in_the_effective_configuration():
 
 
 @contextlib.contextmanager
-def serve(tmp_path: Path, *, data_file: Path, extra_args: tuple[str, ...] = (), env: dict | None = None):
-    """Start the app on loopback with its own HOME and TMPDIR (under ``tmp_path``), stdout and
-    stderr captured to files; yield (url, process info)."""
-    port = free_port()
+def serve(tmp_path: Path, *, data_file: Path, extra_args: tuple[str, ...] = (), env: dict | None = None,
+          port: int | None = None):
+    """Start the app on loopback with its own (fresh, empty) HOME and TMPDIR, stdout and stderr
+    captured to files in ``tmp_path``; yield (url, {home, tmp, stdout, stderr, process})."""
+    port = port or free_port()
     # short paths: Chromium (kaleido's, for exports) refuses socket paths over 107 bytes
     home, tmp = Path(tempfile.mkdtemp(prefix="imh")), Path(tempfile.mkdtemp(prefix="imt"))
     out, err = tmp_path / "server.stdout", tmp_path / "server.stderr"
