@@ -334,12 +334,13 @@ def add_forest_estimates(fig: go.Figure, view: ForestView, *, font_size: int = 1
     if markers is None or view.table.empty:
         return fig
     rows = view.table[view.table["hr"].notna()]
-    for (_, r), y in zip(rows.iterrows(), markers.y):
-        fig.add_annotation(x=1.0, y=y, xref="paper", yref="y", xanchor="left", showarrow=False, xshift=14,
-                           text=fmt.hr_ci(r["hr"], r["hr_lower"], r["hr_upper"]),
-                           font=dict(size=font_size - 1))
-    fig.add_annotation(x=1.0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
-                       xshift=14, showarrow=False, text="<b>HR (95% CI)</b>", font=dict(size=font_size - 1))
+    font = dict(size=font_size - 1)
+    added = [go.layout.Annotation(x=1.0, y=y, xref="paper", yref="y", xanchor="left", showarrow=False, xshift=14,
+                                  text=fmt.hr_ci(r["hr"], r["hr_lower"], r["hr_upper"]), font=font)
+             for (_, r), y in zip(rows.iterrows(), markers.y)]
+    added.append(go.layout.Annotation(x=1.0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                                      xshift=14, showarrow=False, text="<b>HR (95% CI)</b>", font=font))
+    fig.layout.annotations = tuple(fig.layout.annotations) + tuple(added)
     right = int(14 + 0.56 * (font_size - 1) * 17)
     # the legend goes to the top centre, between the "favours" labels, clear of the axis title
     fig.update_layout(margin=dict(r=right), legend=dict(orientation="h", x=0.5, xanchor="center", y=1.0,

@@ -149,26 +149,8 @@ def _footer(deck: _Deck, slide, number: int | None) -> None:
         box.text_frame.paragraphs[0].alignment = PP_ALIGN.RIGHT
 
 
-def _opaque(png: bytes) -> bytes:
-    """The PNG without its alpha channel (on white): some PPTX-to-PDF converters draw faint tile
-    edges where a picture has transparency. Unchanged if Pillow is unavailable."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow comes with Streamlit
-        return png
-    image = Image.open(io.BytesIO(png))
-    if image.mode not in ("RGBA", "LA", "P"):
-        return png
-    flat = Image.new("RGB", image.size, "white")
-    flat.paste(image.convert("RGBA"), mask=image.convert("RGBA").split()[-1])
-    out = io.BytesIO()
-    flat.save(out, format="PNG", optimize=False)
-    return out.getvalue()
-
-
 def _picture(slide, png: bytes, left, top, max_width, max_height, *, centre: bool = True):
     """Add a PNG scaled to fit the box (aspect kept), centred horizontally in it."""
-    png = _opaque(png)
     width_px, height_px = png_size(png)
     scale = min(max_width / width_px, max_height / height_px)
     width, height = int(width_px * scale), int(height_px * scale)
@@ -523,7 +505,7 @@ def deck_figures(pack: MeetingPack) -> tuple[list[ImageRequest], int]:
             height = KM_HEIGHT + 70 * (n_arms - 3)
             width, font = int(height * 12.4 / 5.8), KM_FONT - 2
         fig = pack.km_figure(font_size=font, height=height, hr_on_plot=False)
-        fig, w, h = prepare_figure(fig, width=width, height=height)
+        fig, w, h = prepare_figure(fig, width=width, height=height, copy=False)
         requests.append(ImageRequest(fig, "png", w, h, 2.0))
         n_km = 1
     if not pack.forest.note and not pack.forest.table.empty and pack.has_patients:
@@ -531,7 +513,7 @@ def deck_figures(pack: MeetingPack) -> tuple[list[ImageRequest], int]:
             fig = pack.forest_figure(part, font_size=FIGURE_FONT, estimates=True)
             height = int(fig.layout.height)
             width = max(1100, min(int(height * 12.4 / 5.2), 1700))
-            fig, w, h = prepare_figure(fig, width=width, height=height)
+            fig, w, h = prepare_figure(fig, width=width, height=height, copy=False)
             requests.append(ImageRequest(fig, "png", w, h, 2.0))
     return requests, n_km
 

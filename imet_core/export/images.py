@@ -241,16 +241,17 @@ def renderer() -> ImageRenderer:
 # Figures for export
 # ----------------------------------------------------------------------------------------------
 def stamp_footer(figure: go.Figure, footer: Footer, *, height: int | None = None,
-                 font_size: int = FOOTER_FONT_SIZE) -> go.Figure:
+                 font_size: int = FOOTER_FONT_SIZE, copy: bool = True) -> go.Figure:
     """A copy of ``figure`` with the footer's two lines at the bottom-left of the image.
 
     The bottom margin grows by :data:`FOOTER_MARGIN`. The footer uses the layout's title slot
     positioned against the container (the whole image), so it starts at the image's left edge
     whatever the plot's margins; a figure that already has a title gets the footer as an
     annotation under the plotting area instead. ``height`` is the image's final layout height
-    (default: the figure's own height plus the footer margin).
+    (default: the figure's own height plus the footer margin). ``copy=False`` changes ``figure``
+    itself (for a figure built only to be exported).
     """
-    fig = go.Figure(figure)
+    fig = go.Figure(figure) if copy else figure
     margin = fig.layout.margin
     bottom = (margin.b if margin and margin.b is not None else 60) + FOOTER_MARGIN
     left = margin.l if margin and margin.l is not None else 80
@@ -275,24 +276,27 @@ def _html(text: str) -> str:
 
 
 def prepare_figure(figure: go.Figure, *, width: int = EXPORT_WIDTH, height: int | None = None,
-                   footer: Footer | None = None) -> tuple[go.Figure, int, int]:
+                   footer: Footer | None = None, copy: bool = True) -> tuple[go.Figure, int, int]:
     """A copy of ``figure`` at a fixed size on a white background, with the footer if given.
 
     The figure builders of :mod:`imet_core.figures` already apply the house style
     (:func:`imet_core.figures.style`); this only fixes the size, so an export looks like the app.
 
+    ``copy=False`` changes ``figure`` itself instead of a copy (faster, for a figure built only to
+    be exported).
+
     Returns
     -------
     (Figure, int, int)
-        A new figure and the layout width and height to render it at.
+        The figure to render and the layout width and height to render it at.
     """
-    fig = go.Figure(figure)
+    fig = go.Figure(figure) if copy else figure
     height = int(height or fig.layout.height or DEFAULT_HEIGHT)
     if not fig.layout.template or not fig.layout.font.family:
         style(fig, font_size=int(fig.layout.font.size or FONT_SIZE))
     if footer is not None:
         height += FOOTER_MARGIN
-        fig = stamp_footer(fig, footer, height=height)
+        fig = stamp_footer(fig, footer, height=height, copy=False)
     fig.update_layout(width=width, height=height, paper_bgcolor="white", plot_bgcolor="white")
     return fig, int(width), int(height)
 
