@@ -12,7 +12,7 @@ from pptx import Presentation
 from pptx.util import Emu, Pt
 
 from imet_core.export import deck as deck_module
-from imet_core.export.content import ReportOptions, build_pack, split_forest
+from imet_core.export.content import ReportOptions, build_pack, split_forest, trim_forest
 from imet_core.export.deck import build_deck
 from imet_core.export.images import png_size
 from imet_core.subgroups import Selection, SubgroupFilter
@@ -58,7 +58,7 @@ def _tables(slide) -> list:
 def test_slide_order_and_count(built):
     pack, prs, _ = built
     titles = [_title(s) for s in prs.slides]
-    forest_parts = len(split_forest(pack.forest, deck_module.FOREST_ROWS_PER_SLIDE))
+    forest_parts = len(split_forest(trim_forest(pack.forest)[0], deck_module.FOREST_ROWS_PER_SLIDE))
     table_one = [t for t in titles if t.startswith("Table 1")]
     table_two = [t for t in titles if t.startswith("Table 2")]
     assert titles[0] == pack.title == "IT vs ST: overall survival"
@@ -192,3 +192,22 @@ def test_published_hazard_ratios_are_drawn_beside_ours_when_given(frame):
     estimates = [a.text for a in pack.forest_figure(estimates=True).layout.annotations]
     overall = pack.forest.table.iloc[0]
     assert f"{overall['hr']:.2f} ({overall['hr_lower']:.2f}–{overall['hr_upper']:.2f})" in estimates
+
+
+def test_forest_slides_leave_out_levels_the_subgroup_excludes(built):
+    pack, _, _ = built
+    trimmed, changed = trim_forest(pack.forest)
+    table = pack.forest.table
+    assert changed, "age < 55 and liver sites: 'Age ≥ 55' and the other sites have no patient"
+    assert "age_lt_55" not in set(trimmed.table["variable"]), "one level left: the variable is dropped"
+    assert set(trimmed.table.loc[trimmed.table["variable"] == "site", "level"]) == {"liver", "liver+bone"}
+    assert trimmed.table.iloc[0]["variable"] == "all"
+    empty = table[(table["n_a"] + table["n_b"] == 0)]
+    assert not empty.empty and not set(zip(empty["variable"], empty["level"])) & \
+        set(zip(trimmed.table["variable"], trimmed.table["level"]))
+    parts = split_forest(trimmed, deck_module.FOREST_ROWS_PER_SLIDE)
+    for part in parts:
+        drawn = len(part.table) + part.table.loc[part.table["variable"] != "all", "variable"].nunique()
+        assert drawn <= deck_module.FOREST_ROWS_PER_SLIDE
+        assert part.table.iloc[0]["variable"] == "all", "every part starts with all patients"
+    assert sum(len(p.table) - 1 for p in parts) == len(trimmed.table) - 1, "every row on exactly one slide"

@@ -27,7 +27,7 @@ from imet_core.subgroups import Selection
 
 __all__ = ["ReportOptions", "MeetingPack", "build_pack", "km_hr_text", "km_summary_table",
            "forest_display_table", "cox_display_table", "table_one_display", "split_forest",
-           "Progress"]
+           "trim_forest", "add_forest_estimates", "options_from", "Progress"]
 
 Progress = Callable[[str], None]
 """Called with a short description of each step (the command line's progress display)."""
@@ -346,6 +346,27 @@ def add_forest_estimates(fig: go.Figure, view: ForestView, *, font_size: int = 1
     fig.update_layout(margin=dict(r=right), legend=dict(orientation="h", x=0.5, xanchor="center", y=1.0,
                                                         yanchor="bottom", font=dict(size=font_size - 2)))
     return fig
+
+
+def trim_forest(view: ForestView) -> tuple[ForestView, bool]:
+    """The forest view without levels that have no patient in this subgroup (e.g. "Age ≥ 55"
+    when the subgroup is age < 55) and without variables left with a single level.
+
+    Returns
+    -------
+    (ForestView, bool)
+        The trimmed view and whether anything was left out (the caption then says so).
+    """
+    t = view.table
+    if t.empty:
+        return view, False
+    keep = (t["variable"] == "all") | ((t["n_a"] + t["n_b"]) > 0)
+    levels = t.loc[keep & (t["variable"] != "all")].groupby("variable", sort=False).size()
+    single = levels.index[levels <= 1]
+    keep &= ~t["variable"].isin(single)
+    if keep.all():
+        return view, False
+    return dataclasses.replace(view, table=t.loc[keep].reset_index(drop=True)), True
 
 
 def split_forest(view: ForestView, max_rows: int) -> list[ForestView]:

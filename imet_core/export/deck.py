@@ -20,7 +20,7 @@ from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
 from pptx.oxml.ns import qn
 from pptx.util import Emu, Inches, Pt
 
-from imet_core.export.content import MeetingPack, Progress, split_forest
+from imet_core.export.content import MeetingPack, Progress, split_forest, trim_forest
 from imet_core.export.images import ImageRenderer, ImageRequest, png_size, prepare_figure, renderer
 
 __all__ = ["build_deck", "SLIDE_TITLES", "TABLE_FONT_PT", "MIN_FONT_PT"]
@@ -44,6 +44,8 @@ NOTE_SPACE = Inches(0.4)
 """Room kept under a table for its note."""
 FOREST_ROWS_PER_SLIDE = 17
 """Drawn rows of one forest-plot slide (so its labels stay >= 11 pt on the slide)."""
+FOREST_WIDTH = 1500
+"""Layout width of every forest-plot part (so all parts show their type at the same size)."""
 FIGURE_FONT = 21
 """Font size (layout px) of the forest plot on slides; at the sizes below it shows as 11-13 pt."""
 KM_FONT, KM_WIDTH, KM_HEIGHT = 20, 960, 720
@@ -384,10 +386,12 @@ def _forest_slides(deck: _Deck, pngs: list[bytes]) -> None:
     if pack.forest.note or not pngs:
         _message_slide(deck, title, pack.forest.note or "No patient matches this selection.")
         return
+    trimmed = trim_forest(pack.forest)[1]
     caption = (f"Squares: HR of {pack.forest.arm_a} vs {pack.forest.arm_b} (reference) with 95% CI, area by "
                "events; labels: events/patients per arm. Dashed line: all patients. Interaction p: "
                "likelihood-ratio test. Exploratory: about 1 in 20 interaction tests is 'significant' by chance."
-               + (" Open diamonds: the IMET paper's published HRs." if pack.published else ""))
+               + (" Open diamonds: the IMET paper's published HRs." if pack.published else "")
+               + (" Levels without patients in this subgroup are not shown." if trimmed else ""))
     for k, png in enumerate(pngs):
         part = f" ({k + 1} of {len(pngs)})" if len(pngs) > 1 else ""
         slide = deck.slide(title + part)
@@ -509,10 +513,10 @@ def deck_figures(pack: MeetingPack) -> tuple[list[ImageRequest], int]:
         requests.append(ImageRequest(fig, "png", w, h, 2.0))
         n_km = 1
     if not pack.forest.note and not pack.forest.table.empty and pack.has_patients:
-        for part in split_forest(pack.forest, FOREST_ROWS_PER_SLIDE):
+        for part in split_forest(trim_forest(pack.forest)[0], FOREST_ROWS_PER_SLIDE):
             fig = pack.forest_figure(part, font_size=FIGURE_FONT, estimates=True)
             height = int(fig.layout.height)
-            width = max(1100, min(int(height * 12.4 / 5.2), 1700))
+            width = FOREST_WIDTH  # the same scale on every part
             fig, w, h = prepare_figure(fig, width=width, height=height, copy=False)
             requests.append(ImageRequest(fig, "png", w, h, 2.0))
     return requests, n_km

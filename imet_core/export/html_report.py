@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from imet_core.export.content import MeetingPack, Progress
+from imet_core.export.content import MeetingPack, Progress, trim_forest
 
 __all__ = ["build_html", "SECTION_TITLES"]
 
@@ -140,12 +140,15 @@ def build_html(pack: MeetingPack, *, progress: Progress | None = None) -> bytes:
     if pack.forest.note:
         parts.append(f'<p class="note">{_e(pack.forest.note)}</p>')
     elif pack.has_patients and not pack.forest.table.empty:
-        parts.append(_figure(pack.forest_figure(font_size=16, estimates=True), "forest-figure"))
+        shown, trimmed = trim_forest(pack.forest)
+        parts.append(_figure(pack.forest_figure(shown, font_size=16, estimates=True), "forest-figure"))
         parts.append(_notes([f"Squares: HR of {pack.forest.arm_a} vs {pack.forest.arm_b} (reference) with 95% CI, "
                              "area by events; labels: events/patients per arm. Dashed line: all patients. "
                              "Interaction p: likelihood-ratio test of arm × subgroup terms. Exploratory: about "
                              "1 in 20 interaction tests is 'significant' by chance alone."
-                             + (" Open diamonds: the IMET paper's published HRs." if pack.published else "")]))
+                             + (" Open diamonds: the IMET paper's published HRs." if pack.published else "")
+                             + (" Levels without patients in this subgroup are not drawn (they are in the "
+                                "table)." if trimmed else "")]))
         parts.append(_table(pack.forest_table))
     else:
         parts.append('<p class="note">No patient matches this selection.</p>')
