@@ -373,25 +373,39 @@ def split_forest(view: ForestView, max_rows: int) -> list[ForestView]:
     """Split a forest plot by subgroup variable into parts of at most ``max_rows`` drawn rows.
 
     Every part starts with the "All patients" row (so each keeps the reference line at the
-    overall HR); a variable is never split across parts. Drawn rows = level rows + one heading
-    row per variable.
+    overall HR); a variable is never split across parts; the parts are as even as the variables
+    allow (the fewest parts, then the smallest largest part). Drawn rows = level rows + one
+    heading row per variable.
     """
     t = view.table
     if t.empty:
         return [view]
     overall = t[t["variable"] == "all"]
-    parts: list[list[pd.DataFrame]] = [[]]
-    used = len(overall)
-    for variable in dict.fromkeys(t.loc[t["variable"] != "all", "variable"]):
-        block = t[t["variable"] == variable]
-        size = len(block) + 1
-        if parts[-1] and used + size > max_rows:
-            parts.append([])
-            used = len(overall)
-        parts[-1].append(block)
-        used += size
-    return [dataclasses.replace(view, table=pd.concat([overall, *blocks], ignore_index=True))
-            for blocks in parts if blocks] or [view]
+    blocks = [t[t["variable"] == v] for v in dict.fromkeys(t.loc[t["variable"] != "all", "variable"])]
+    if not blocks:
+        return [view]
+
+    def greedy(limit: int) -> list[list[pd.DataFrame]]:
+        parts: list[list[pd.DataFrame]] = [[]]
+        used = len(overall)
+        for block in blocks:
+            size = len(block) + 1
+            if parts[-1] and used + size > limit:
+                parts.append([])
+                used = len(overall)
+            parts[-1].append(block)
+            used += size
+        return parts
+
+    fewest = len(greedy(max_rows))
+    total = sum(len(b) + 1 for b in blocks) + fewest * len(overall)
+    for limit in range(-(-total // fewest), max_rows + 1):
+        parts = greedy(limit)
+        if len(parts) <= fewest:
+            break
+    else:  # pragma: no cover - greedy(max_rows) always qualifies
+        parts = greedy(max_rows)
+    return [dataclasses.replace(view, table=pd.concat([overall, *chunk], ignore_index=True)) for chunk in parts]
 
 
 # ----------------------------------------------------------------------------------------------
