@@ -20,6 +20,7 @@ from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
 from pptx.oxml.ns import qn
 from pptx.util import Emu, Inches, Pt
 
+from imet_core.analysis import MIN_EVENTS
 from imet_core.export.content import MeetingPack, Progress, split_forest, trim_forest
 from imet_core.export.images import ImageRenderer, ImageRequest, png_size, prepare_figure, renderer
 
@@ -36,6 +37,8 @@ TABLE_FONT_PT = 12
 MIN_FONT_PT = 11
 """No text on a slide is smaller than this (tables with many rows use it)."""
 FOOTER_PT = 11
+MAX_COX_NOTES = 3
+"""At most this many numbered "not estimated" reasons under Table 2; more become one footnote."""
 ROW_HEIGHT_EM = 1.5
 """Height of one table line in ems (text line plus cell margins)."""
 CHAR_WIDTH_EM = 0.56
@@ -438,10 +441,17 @@ def _cox_slides(deck: _Deck) -> None:
         return
     width = SLIDE_WIDTH - 2 * MARGIN
     shown = table.assign(Covariate=table["Covariate"].where(table["Covariate"].ne(table["Covariate"].shift()), ""))
-    widths = _column_widths(shown, width, TABLE_FONT_PT)
     notes = [("Univariable Cox models, one per covariate (Efron ties); adjusted: the multivariable model. "
               + pack.cox_caption, MIN_FONT_PT, {"colour": MUTED})]
-    notes += [(f"({i + 1}) {note}", MIN_FONT_PT, {"colour": MUTED}) for i, note in enumerate(pack.cox_notes[:3])]
+    if len(pack.cox_notes) <= MAX_COX_NOTES:
+        notes += [(f"({i + 1}) {note}", MIN_FONT_PT, {"colour": MUTED}) for i, note in enumerate(pack.cox_notes)]
+    else:  # too many reasons to list on a slide: one footnote, the details are in the report
+        shown["HR (95% CI)"] = shown["HR (95% CI)"].str.replace(r"^not estimated \(\d+\)$", "not estimated*",
+                                                                regex=True)
+        notes.append((f"* No hazard ratio: fewer than {MIN_EVENTS} events in the level or its reference, or the "
+                      "model could not be fitted (each reason is listed in the HTML report and the app).",
+                      MIN_FONT_PT, {"colour": MUTED}))
+    widths = _column_widths(shown, width, TABLE_FONT_PT)
     note_room = Inches(0.25) * (len(notes) + 1)
     pages = _pages(shown, widths, TABLE_FONT_PT, CONTENT_BOTTOM - CONTENT_TOP - note_room, table["Covariate"].tolist())
     for k, page in enumerate(pages):
