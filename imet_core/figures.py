@@ -260,11 +260,18 @@ def forest_figure(view: ForestView, *, published: dict | None = None, font_size:
                        text=f"favours {view.arm_b} →", showarrow=False, font=dict(size=font_size - 2))
     fig.update_yaxes(tickvals=ys, ticktext=labels, range=[y + 0.5, 0.7], showgrid=False, ticks="",
                      showline=False, automargin=True)
+    # HR (95% CI) as a text column right of the plot, as forest plots in trial reports print it
+    for yy, h, l, u in zip(ry, hr, lo, hi):
+        text = f"{h:.2f} ({l:.2f}–{u:.2f})" if np.isfinite(h) else "–"
+        fig.add_annotation(x=1.0, y=yy, xref="paper", yref="y", xanchor="left", showarrow=False,
+                           text=text, xshift=12, font=dict(size=font_size - 2))
+    fig.add_annotation(x=1.0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                       showarrow=False, text="<b>HR (95% CI)</b>", xshift=12, font=dict(size=font_size - 2))
     height = max(420, 34 * len(ys) + 160)
     style(fig, font_size=font_size, height=height)
     fig.update_layout(title=dict(text=title) if title else None,
                       legend=dict(orientation="h", x=1, xanchor="right", y=-0.08, yanchor="top"),
-                      margin=dict(l=20, r=30, t=70, b=110))
+                      margin=dict(l=20, r=190, t=70, b=110))
     return fig
 
 

@@ -16,7 +16,9 @@ show_p = st.toggle("Show p-values", value=True, key="t1_show_p", persist_state="
                         "sample size; many readers prefer them to p-values for observational data.")
 result = view("table_one", ctx.registry, sel)
 formatted = format_table_one(result, show_p=show_p)
-st.dataframe(formatted, hide_index=True, height=min(40 * len(formatted) + 40, 1400))
+st.dataframe(formatted, hide_index=True, height=min(40 * len(formatted) + 40, 1400),
+             column_config={"Test": st.column_config.TextColumn(width="large"),
+                            "Characteristic": st.column_config.TextColumn(width="medium")})
 st.caption("Counts with percentages of non-missing values; missing shown on its own row. Continuous "
            "variables: mean ± SD with Student's t-test when Shapiro-Wilk accepts normality in every arm, "
            "else median [IQR] with the Wilcoxon rank-sum test. Categorical: Pearson chi-square without "

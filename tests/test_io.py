@@ -5,7 +5,6 @@ import csv
 import io
 import os
 import tempfile
-import time
 
 import numpy as np
 import pandas as pd
@@ -478,13 +477,11 @@ def test_frame_fingerprint_is_stable_and_content_sensitive(dates_frame):
 
 
 def test_a_large_registry_validates_with_column_operations():
-    """200,000 patients (5.4 million cells) load in seconds; a loop over rows would not."""
+    """200,000 patients (5.4 million cells) load whole (load time is measured by `make bench`)."""
     lines = R.csv_text(R.dates_rows()).splitlines()
     header, body = lines[0], lines[1:]
     n = 200_000
     text = "\n".join([header] + [f"X{i}{body[i % 12][3:]}" for i in range(n)]) + "\n"
-    started = time.perf_counter()
     frame = load_registry(text.encode())
-    elapsed = time.perf_counter() - started
     assert len(frame) == n
-    assert elapsed < 15.0, f"{elapsed:.1f} s"  # ~1 s on a 2-core machine
+    assert frame["patient_id"].iloc[-1] == f"X{n - 1}{body[(n - 1) % 12][3:].split(',')[0]}"

@@ -3,7 +3,6 @@ URL round trip, comparison arms and the CLI's --subgroup parsing."""
 from __future__ import annotations
 
 import io
-import time
 from urllib.parse import parse_qs, urlencode
 
 import numpy as np
@@ -165,16 +164,15 @@ def test_flow_and_mask_agree(subgroup, seed, n):
     assert len(subgroup.apply(frame)) == mask.sum()
 
 
-def test_mask_is_fast_on_a_million_rows():
+def test_mask_on_a_million_rows():
     big = random_frame(1_000_000, seed=1)
     subgroup = SubgroupFilter(age_lt_55="yes", hr_positive="yes", her2_positive="no", mdfi_gt_24="yes",
                               sites={"lung", "liver", "multiple"})
-    subgroup.mask(big)  # warm-up
-    start = time.perf_counter()
     mask = subgroup.mask(big)
-    elapsed = time.perf_counter() - start
     assert mask.shape == (1_000_000,)
-    assert elapsed < 1.0, f"mask took {elapsed:.3f} s on 1e6 rows (budget 1 s; typically ~0.05 s)"
+    expected = (big["age_lt_55"] & big["hr_positive"] & ~big["her2_positive"] & big["mdfi_gt_24"]
+                & big["site"].isin(["lung", "liver", "multiple"])).to_numpy()
+    assert (mask == expected).all()
 
 
 def test_on_a_loaded_registry():
