@@ -324,7 +324,8 @@ def table_one_display(result: pd.DataFrame, *, show_p: bool = True, compact: boo
 
 
 def add_forest_estimates(fig: go.Figure, view: ForestView, *, font_size: int = 17) -> go.Figure:
-    """Write each row's "HR (95% CI)" to the right of the forest plot (the figure is changed).
+    """Write each row's "HR (95% CI)" to the right of the forest plot (the figure is changed),
+    unless the figure already prints that column; either way the legend moves to the top centre.
 
     The rows' vertical positions are read from the figure's hazard-ratio marker trace, whose
     points follow the view's estimable rows in table order.
@@ -332,6 +333,11 @@ def add_forest_estimates(fig: go.Figure, view: ForestView, *, font_size: int = 1
     name = f"HR {view.arm_a} vs {view.arm_b}"
     markers = next((t for t in fig.data if t.name == name), None)
     if markers is None or view.table.empty:
+        return fig
+    already = any("HR (95% CI)" in str(a.text) for a in fig.layout.annotations)
+    if already:  # the figure builder prints the column itself: only move the legend
+        fig.update_layout(legend=dict(orientation="h", x=0.5, xanchor="center", y=1.0, yanchor="bottom",
+                                      font=dict(size=font_size - 2)))
         return fig
     rows = view.table[view.table["hr"].notna()]
     font = dict(size=font_size - 1)
