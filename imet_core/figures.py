@@ -96,7 +96,7 @@ def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = T
         if show_ci:
             band_x = np.concatenate([x, x[::-1]])
             band_y = np.concatenate([np.nan_to_num(hi, nan=np.nanmin(y)), np.nan_to_num(lo, nan=0.0)[::-1]])
-            fig.add_trace(go.Scatter(x=band_x, y=band_y, fill="toself", line=dict(width=0, shape="hv"),
+            fig.add_trace(go.Scatter(x=band_x, y=band_y, fill="toself", mode="lines", line=dict(width=0, shape="hv"),
                                      fillcolor=_rgba(colour, 0.16), hoverinfo="skip", showlegend=False,
                                      name=f"{a} 95% CI"), row=1, col=1)
         custom = np.column_stack([lo, hi, at_risk])
@@ -132,6 +132,7 @@ def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = T
             y_pos.append(y)
             row_index += 1
     fig.update_yaxes(tickvals=y_pos, ticktext=y_labels, range=[-row_index + 0.5, 0.6], row=2, col=1,
+                     ticklabelstandoff=14,
                      showline=False, ticks="", showgrid=False, zeroline=False,
                      tickfont=dict(size=font_size - 3))
     fig.update_xaxes(showticklabels=False, showline=False, ticks="", row=2, col=1)
@@ -292,7 +293,10 @@ def cox_forest_figure(view: CoxView, *, adjusted: bool = False, font_size: int =
                                           thickness=2.5, width=0), showlegend=False,
                              hovertemplate="HR %{x:.2f}<extra></extra>"))
     fig.add_vline(x=1.0, line=dict(color="#374151", width=1.5))
-    fig.update_xaxes(type="log", title_text="Hazard ratio (log scale)", showgrid=True, gridcolor="#EEF1F4")
+    finite = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)], [0.5, 2.0]])
+    ticks = [v for v in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if finite.min() * 0.8 <= v <= finite.max() * 1.25]
+    fig.update_xaxes(type="log", title_text="Hazard ratio (log scale)", showgrid=True, gridcolor="#EEF1F4",
+                     tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
     fig.update_yaxes(tickvals=y, ticktext=labels, showgrid=False, ticks="", automargin=True)
     return style(fig, font_size=font_size, height=max(360, 40 * len(t) + 140))
 

@@ -64,7 +64,7 @@ def apply_presentation_style(on: bool) -> None:
         return
     st.markdown(
         """<style>
-        html, body, [class*="st-"] { font-size: 1.18rem; }
+        [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.2rem; }
         h1 { font-size: 2.6rem !important; }
         [data-testid="stMetricValue"] { font-size: 2.4rem; }
         [data-testid="stDataFrame"] { font-size: 1.15rem; }

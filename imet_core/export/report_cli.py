@@ -194,8 +194,10 @@ def _run(args: argparse.Namespace, err: TextIO, out_stream: TextIO) -> int:
     frame = _load(data)  # an invalid registry stops here, before any progress is shown
     progress = _Progress(err, 7 if pptx else 5, args.quiet)
     progress(f"loaded {data.name}: {len(frame):,} patients; {selection.describe()}")
+    from imet_core.published import published_subgroup_hrs
     pack = build_pack(frame, selection, source=source_label(data.name, synthetic=synthetic), synthetic=synthetic,
-                      options=options_from(landmark_years=landmarks), progress=progress)
+                      options=options_from(landmark_years=landmarks), progress=progress,
+                      published=published_subgroup_hrs(selection, synthetic=synthetic))
     progress.detail(f"{pack.footer.counts_text} in the subgroup")
     if pptx:
         from imet_core.export.deck import build_deck
