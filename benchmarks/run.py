@@ -698,7 +698,20 @@ def code_state() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return ""
     dirty = [line[3:] for line in git("status", "--porcelain", "--", "imet_core", "ui", "pages", "app.py").splitlines()]
-    return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted_measured_files": dirty}
+    return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted_measured_files": dirty,
+            "source_sha256": measured_source_hash()}
+
+
+def measured_source_hash() -> str:
+    """SHA-256 over the measured Python sources (imet_core, ui, pages, app.py) as they are on disk."""
+    digest = hashlib.sha256()
+    files = sorted([*ROOT.glob("imet_core/**/*.py"), *ROOT.glob("ui/**/*.py"), *ROOT.glob("pages/**/*.py"),
+                    ROOT / "app.py"])
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(ROOT)).encode("utf-8"))
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def run_benchmark(sizes: Sequence[int] = DEFAULT_SIZES, *, repeats: int = DEFAULT_REPEATS,
@@ -780,6 +793,8 @@ def run_benchmark(sizes: Sequence[int] = DEFAULT_SIZES, *, repeats: int = DEFAUL
             spec = {"phase": "server_pages", "file": data_file, "path": result["browser"]["path"], "profile": profile}
             result["browser"]["server"] = run_worker(spec, phase_timeout_s) if isolated else run_phase(spec)
     result["load_average"]["end"] = load_average()
+    result["code_at_end"] = code_state()
+    result["code_changed_during_run"] = result["code_at_end"]["source_sha256"] != result["code"]["source_sha256"]
     result["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     result["duration_s"] = (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds()
     result["targets"] = evaluate_targets(result)
@@ -1021,6 +1036,8 @@ def format_report(result: Mapping[str, Any]) -> str:
              f"Code: {result['code']['commit'][:10]}"
              + (f" + uncommitted {', '.join(result['code']['uncommitted_measured_files'])}"
                 if result["code"]["uncommitted_measured_files"] else ""),
+             *(["WARNING: the measured sources changed on disk during this run (shared working tree); "
+                "sizes may have measured different code."] if result.get("code_changed_during_run") else []),
              "", markdown_table(result), "", browser_table(result.get("browser")), "", targets_table(result)]
     for text in (profile_text(result), page_profile_text(result)):
         if text:
