@@ -66,7 +66,7 @@ DEFAULT_REPEATS = 5
 DEFAULT_BUDGET_S = 300.0
 DEFAULT_PHASE_TIMEOUT_S = 3600.0
 CACHE_DIR = ROOT / "out" / "bench-cache"
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "latest.json"
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bench.json"
 FALLBACK_SEED = 3  # uncalibrated defaults only; some seeds give a pre-1970 diagnosis at n=200 (reported)
 SCHEMA_VERSION = 1
 
@@ -1062,7 +1062,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, help="runs per phase (median; default 5)")
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
                         help="seconds after which a phase stops repeating (default 300; at least one run)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON result (default benchmarks/results/latest.json)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON result (default benchmarks/results/bench.json)")
     parser.add_argument("--cache-dir", default=str(CACHE_DIR), help="generated registries (default out/bench-cache)")
     parser.add_argument("--phases", default=",".join(PHASES), help="subset of: " + ", ".join(PHASES))
     parser.add_argument("--browser-repeats", type=int, default=None, help="clicks per page (default max(repeats, 5))")
