@@ -6,8 +6,10 @@ documented columns. Pages, exports and the command line draw from these results 
 the statistics themselves, so the Survival page, the slide deck and the HTML report cannot
 disagree. Nothing here rounds; small subgroups give NaN and a plain note, never an exception.
 
-The small-subgroup rule (issue 4): when an arm has fewer than ``MIN_EVENTS`` events (or no
-patients), no hazard ratio and no p-value is reported for it.
+The small-subgroup rule (issue 4): when an arm of the comparison has fewer than ``MIN_EVENTS``
+events (or no patients), no hazard ratio and no p-value is reported for it. Covariates of the
+Cox models page (the paper's Table 2) are estimated whenever a level and its reference both have
+events, as R does, with a caution note below ``MIN_EVENTS``.
 """
 from __future__ import annotations
 
@@ -448,6 +450,10 @@ assessed) is treated as unknown in the nodal-status model, as the paper's Table 
 
 CANDIDATES_BY_NAME = {c.variable: c for c in COX_CANDIDATES}
 
+COX_TABLE_COLUMNS = ["variable", "label", "level", "level_label", "reference_label", "n", "events", "hr",
+                     "hr_lower", "hr_upper", "p", "variable_p", "note", "in_model", "hr_adj", "hr_adj_lower",
+                     "hr_adj_upper", "p_adj", "ph_chisq", "ph_df", "ph_p", "ph_flag"]
+
 
 @dataclass(frozen=True)
 class CoxView:
@@ -537,15 +543,13 @@ def cox_view(frame: pd.DataFrame, selection: Selection, *, model: Sequence[str] 
     notes: list[str] = []
     for cand in cands:
         rows.extend(_univariable_rows(arrays, cand, references, univariable_ph, significant, notes))
-    table = pd.DataFrame(rows, columns=["variable", "label", "level", "level_label", "reference_label", "n",
-                                        "events", "hr", "hr_lower", "hr_upper", "p", "variable_p", "note"])
     if model == "paper":
         model_vars, rule = significant, "univariable p < 0.05"
     else:
         model_vars, rule = [m for m in model if m in CANDIDATES_BY_NAME and m in data.columns], "user"
-    for col in ("hr_adj", "hr_adj_lower", "hr_adj_upper", "p_adj", "ph_chisq", "ph_df", "ph_p"):
-        table[col] = np.nan
-    table["in_model"] = False
+    for row in rows:
+        row.update(in_model=False, hr_adj=np.nan, hr_adj_lower=np.nan, hr_adj_upper=np.nan, p_adj=np.nan,
+                   ph_chisq=np.nan, ph_df=np.nan, ph_p=np.nan)
     model_n = model_events = 0
     global_ph = {"chisq": np.nan, "df": np.nan, "p": np.nan}
     fitted_vars: list[str] = []
@@ -557,25 +561,22 @@ def cox_view(frame: pd.DataFrame, selection: Selection, *, model: Sequence[str] 
         fit, columns, term_map = result["fit"], result["columns"], result["term_map"]
         if fit is not None:
             fitted_vars = list(term_map)
-            ph = fit.ph
-            global_ph = dict(ph.loc["GLOBAL", ["chisq", "df", "p"]])
+            global_ph = dict(zip(("chisq", "df", "p"), fit.ph["GLOBAL"]))
             position = {name: j for j, name in enumerate(columns)}
-            term_names = table["variable"] + "=" + table["level"]
-            for i in range(len(table)):
-                j = position.get(term_names.iloc[i])
+            for row in rows:
+                j = position.get(f"{row['variable']}={row['level']}")
                 if j is not None:
-                    table.loc[i, ["hr_adj", "hr_adj_lower", "hr_adj_upper", "p_adj"]] = \
-                        [fit.hr[j], fit.hr_lower[j], fit.hr_upper[j], fit.p[j]]
-                variable = table["variable"].iloc[i]
-                if variable in term_map:
-                    table.loc[i, "in_model"] = True
-                    table.loc[i, ["ph_chisq", "ph_df", "ph_p"]] = list(ph.loc[variable, ["chisq", "df", "p"]])
-    for i in range(len(table)):
-        variable = table["variable"].iloc[i]
-        if not table["in_model"].iloc[i] and variable in univariable_ph:
-            table.loc[i, ["ph_chisq", "ph_df", "ph_p"]] = list(univariable_ph[variable])
-    table["ph_flag"] = np.where(table["ph_p"] < 0.05, "PH doubtful (p < 0.05)",
-                                np.where(table["ph_p"].notna(), "OK", ""))
+                    row.update(hr_adj=fit.hr[j], hr_adj_lower=fit.hr_lower[j], hr_adj_upper=fit.hr_upper[j],
+                               p_adj=fit.p[j])
+                if row["variable"] in term_map:
+                    row["in_model"] = True
+                    row.update(zip(("ph_chisq", "ph_df", "ph_p"), fit.ph[row["variable"]]))
+    for row in rows:
+        if not row["in_model"] and row["variable"] in univariable_ph:
+            row.update(zip(("ph_chisq", "ph_df", "ph_p"), univariable_ph[row["variable"]]))
+        row["ph_flag"] = ("PH doubtful (p < 0.05)" if row["ph_p"] < 0.05
+                          else "OK" if np.isfinite(row["ph_p"]) else "")
+    table = pd.DataFrame(rows, columns=COX_TABLE_COLUMNS)
     return CoxView(table=table, model_variables=tuple(fitted_vars), model_rule=rule, model_n=int(model_n),
                    model_events=int(model_events), global_ph=global_ph, notes=tuple(notes))
 
@@ -600,11 +601,15 @@ def _univariable_rows(arrays: _Arrays, cand: CoxCandidate, references, univariab
     for (name, value, label, _), col in zip(terms, columns):
         row = dict(base, level=_level_key(value), level_label=label)
         lvl_events = event[col == 1].sum()
-        if lvl_events < MIN_EVENTS or ref_events < MIN_EVENTS:
+        if lvl_events == 0 or ref_events == 0:
+            # a level (or reference) without events has an infinite hazard ratio: not estimable
             row["note"] = (f"Not estimated: {int(lvl_events)} events in {label} and "
-                           f"{int(ref_events)} in {ref_label} (need {MIN_EVENTS} each).")
+                           f"{int(ref_events)} in {ref_label}.")
         else:
             estimable.append(len(rows))
+            if min(lvl_events, ref_events) < MIN_EVENTS:
+                row["note"] = (f"Few events ({int(lvl_events)} in {label}, {int(ref_events)} in "
+                               f"{ref_label}): a very uncertain estimate.")
         rows.append(row)
     if not estimable:
         return rows
@@ -617,19 +622,19 @@ def _univariable_rows(arrays: _Arrays, cand: CoxCandidate, references, univariab
             row["note"] = row["note"] or f"Not estimated: {exc}"
         return rows
     lr_p = float(stats.chi2.sf(max(2 * (fit.log_likelihood - fit.log_likelihood_null), 0.0), len(estimable)))
-    univariable_ph[cand.variable] = tuple(fit.ph.loc[cand.variable, ["chisq", "df", "p"]])
+    univariable_ph[cand.variable] = fit.ph[cand.variable]
     for j, r in enumerate(estimable):
         rows[r].update(hr=fit.hr[j], hr_lower=fit.hr_lower[j], hr_upper=fit.hr_upper[j], p=fit.p[j],
                        variable_p=lr_p, n=fit.n, events=fit.n_events)
         if fit.warnings:
-            rows[r]["note"] = " ".join(fit.warnings)
+            rows[r]["note"] = " ".join([rows[r]["note"], *fit.warnings]).strip()
     if (fit.p < 0.05).any():
         significant.append(cand.variable)
     return rows
 
 
 def _multivariable(arrays: _Arrays, cands, references) -> dict:
-    """Fit the multivariable model on complete cases; levels with < MIN_EVENTS events dropped."""
+    """Fit the multivariable model on complete cases; levels without events are left out."""
     known = np.ones(len(arrays.time), dtype=bool)
     blocks = []
     for cand in cands:
@@ -639,7 +644,7 @@ def _multivariable(arrays: _Arrays, cands, references) -> dict:
     event = arrays.event[known]
     columns, term_map, matrix = [], {}, []
     for cand, terms in blocks:
-        usable = [(name, col[known]) for name, _, _, col in terms if event[col[known] == 1].sum() >= MIN_EVENTS]
+        usable = [(name, col[known]) for name, _, _, col in terms if event[col[known] == 1].sum() > 0]
         if usable:
             term_map[cand.variable] = [name for name, _ in usable]
             for name, col in usable:

@@ -735,7 +735,7 @@ class CoxFit:
     n_events: int
     warnings: tuple
     var: np.ndarray = field(repr=False, default=None)
-    ph: pd.DataFrame | None = field(repr=False, default=None)
+    ph: dict | None = field(repr=False, default=None)  # {term: (chisq, df, p)}, "GLOBAL" last
 
 
 def cox_fit_arrays(time: np.ndarray, event: np.ndarray, x: np.ndarray, *, entry: np.ndarray | None = None,
@@ -768,7 +768,7 @@ def cox_fit_arrays(time: np.ndarray, event: np.ndarray, x: np.ndarray, *, entry:
                       warnings=tuple(warnings), var=fit.var, ph=_fit_ph(problem, t, d, e, beta, ph_terms))
 
 
-def _fit_ph(problem, t, d, e, beta, ph_terms) -> pd.DataFrame | None:
+def _fit_ph(problem, t, d, e, beta, ph_terms) -> dict | None:
     if ph_terms is None:
         return None
     names = [f"x{j}" for j in range(beta.size)]
@@ -1285,17 +1285,18 @@ def proportional_hazards_test(fit: CoxResult, transform: str = "km", *,
     dd = fit._data
     problem = _CoxProblem(dd["time"], dd["event"], dd["entry"], dd["weights"], dd["strata"],
                           dd["x"], dd["ties"])
-    return _zph_table(problem, dd["time"], dd["event"], dd["entry"], fit.coef, fit.covariates,
-                      terms, transform)
+    table = _zph_table(problem, dd["time"], dd["event"], dd["entry"], fit.coef, fit.covariates,
+                       terms, transform)
+    return pd.DataFrame(list(table.values()), columns=["chisq", "df", "p"],
+                        index=pd.Index(list(table), name="covariate"))
 
 
 def _zph_table(problem: "_CoxProblem", t: np.ndarray, d: np.ndarray, e: np.ndarray | None,
-               coef: np.ndarray, covariates: list, terms: dict | None, transform: str) -> pd.DataFrame:
-    """cox.zph's score test (survival 3.x) from a fitted problem; see proportional_hazards_test."""
+               coef: np.ndarray, covariates: list, terms: dict | None, transform: str) -> dict:
+    """cox.zph's score test (survival 3.x) from a fitted problem; see proportional_hazards_test.
+    Returns {term: (chisq, df, p)} with "GLOBAL" last."""
     if transform == "km":
-        km = kaplan_meier(t, d, entry=e)
-        ktimes = km.table["time"].to_numpy()
-        ksurv = km.table["survival"].to_numpy()
+        ktimes, ksurv = _km_curve(t, d, e)
         idx = np.searchsorted(ktimes, t, side="left")  # number of KM times strictly below t
         ttimes = 1 - np.concatenate([[1.0], ksurv])[idx]
     elif transform == "identity":
@@ -1334,8 +1335,18 @@ def _zph_table(problem: "_CoxProblem", t: np.ndarray, d: np.ndarray, e: np.ndarr
     uu = np.concatenate([np.zeros(p), u2])
     chisq = float(uu @ _solve(imat, uu))
     rows.append((chisq, p, float(stats.chi2.sf(chisq, p))))
-    return pd.DataFrame(rows, columns=["chisq", "df", "p"],
-                        index=pd.Index(names + ["GLOBAL"], name="covariate"))
+    return dict(zip(names + ["GLOBAL"], rows))
+
+
+def _km_curve(t: np.ndarray, d: np.ndarray, e: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct times and unweighted Kaplan-Meier survival (no intervals): the cheap core of
+    :func:`kaplan_meier` for internal uses such as cox.zph's time transform."""
+    utime, inverse = np.unique(t, return_inverse=True)
+    at_risk = _risk_set_sums(utime, t, e, np.ones(t.size))
+    events = np.bincount(inverse, weights=d, minlength=utime.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(events > 0, (at_risk - events) / at_risk, 1.0)
+    return utime, np.cumprod(factor)
 
 
 def _solve(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
