@@ -39,7 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
+from scipy.stats._morestats import swilk as _swilk  # the routine behind stats.shapiro
 
 from imet_core import schema
 
@@ -202,10 +203,28 @@ def _shapiro_p(values: np.ndarray) -> float:
     """Shapiro-Wilk p-value, NaN when normality cannot be assessed (n < 3 or no variation)."""
     if len(values) < SHAPIRO_MIN_N or np.ptp(values) == 0:
         return math.nan
+    # scipy.stats.shapiro's own steps (Royston's AS R94 algorithm, swilk), without its generic
+    # argument-checking wrapper, which costs more than the test on a few hundred values.
+    # tests/test_table_one.py checks the result against stats.shapiro and R.
+    n = len(values)
+    y = np.sort(np.asarray(values, dtype=np.float64))
+    y -= np.asarray(values, dtype=np.float64)[n // 2]
     with warnings.catch_warnings():
-        # scipy warns that p may be inaccurate above n = 5000 (R refuses such samples).
+        # p may be inaccurate above n = 5000 (R refuses such samples).
         warnings.simplefilter("ignore")
-        return float(stats.shapiro(values).pvalue)
+        _, p_value, _ = _swilk(y, np.zeros(n // 2, dtype=np.float64), 0)
+    return float(p_value)
+
+
+def _student_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Student's t with pooled variance, R's t.test(x, y, var.equal = TRUE): (t, p, df)."""
+    nx, ny = len(x), len(y)
+    df = nx + ny - 2
+    pooled = ((nx - 1) * np.var(x, ddof=1) + (ny - 1) * np.var(y, ddof=1)) / df if df > 0 else math.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_stat = (np.mean(x) - np.mean(y)) / math.sqrt(pooled * (1 / nx + 1 / ny)) if pooled > 0 else math.nan
+    p_value = float(2 * special.stdtr(df, -abs(t_stat))) if math.isfinite(t_stat) else math.nan
+    return float(t_stat), p_value, float(df)
 
 
 def _wilcoxon_rank_sum(x: np.ndarray, y: np.ndarray) -> _TestResult:
@@ -252,9 +271,8 @@ def _compare_continuous(samples: list[np.ndarray], force_rank: bool) -> tuple[_T
     if normal:
         if len(present) == 2:
             # Student's t with pooled variance: R t.test(x, y, var.equal = TRUE).
-            result = stats.ttest_ind(present[0], present[1], equal_var=True)
-            df = float(len(present[0]) + len(present[1]) - 2)
-            return _TestResult(float(result.pvalue), TEST_T, float(result.statistic), df, note), True, shapiro_ps
+            t_stat, p_value, df = _student_t(present[0], present[1])
+            return _TestResult(p_value, TEST_T, t_stat, df, note), True, shapiro_ps
         # Fisher's one-way ANOVA: R oneway.test(var.equal = TRUE).
         result = stats.f_oneway(*present)
         df = float(len(present) - 1)
@@ -286,7 +304,12 @@ def _chi_square(counts: np.ndarray) -> _TestResult:
     table = table[table.sum(axis=1) > 0, :]
     if table.shape[0] < 2:
         return _TestResult(math.nan, NOT_TESTABLE_SINGLE_LEVEL)
-    statistic, p_value, dof, expected = stats.chi2_contingency(table, correction=False)
+    # Pearson X² = sum (O - E)² / E with E = row total x column total / N (R chisq.test).
+    table = table.astype(float)
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    dof = (table.shape[0] - 1) * (table.shape[1] - 1)
+    p_value = float(special.chdtrc(dof, statistic))
     notes = []
     if not kept_groups.all():
         notes.append("groups without values left out of the test")
@@ -673,8 +696,10 @@ def _category_levels(column: pd.Series, spec: VariableSpec, missing: np.ndarray)
 
 def _level_codes(column: pd.Series, spec: VariableSpec, levels: list, missing: np.ndarray) -> np.ndarray:
     codes = np.full(len(column), -1, dtype=np.int64)
+    values = column.to_numpy(dtype=object)
     for i, level in enumerate(levels):
-        codes[column.eq(level).fillna(False).to_numpy(dtype=bool) & ~missing] = i
+        # elementwise == on the object array (numpy); missing values never equal a level
+        codes[(values == level) & ~missing] = i
     return codes
 
 
@@ -693,9 +718,18 @@ def _missing_row(groups: _Groups, group_masks: list[np.ndarray], inapplicable: l
 
 def _assemble(rows: list[dict], keys: tuple[str, ...]) -> pd.DataFrame:
     per_group = [f"{stat}_{key}" for key in keys for stat in _PER_GROUP_STATS]
-    result = pd.DataFrame(rows, columns=[*_LEADING_COLUMNS, *keys, *_TRAILING_COLUMNS, *per_group])
-    numeric = [*keys, "p_value", "test_statistic", "test_df", "smd", *per_group]
-    return result.astype({column: "float64" for column in numeric})
+    columns = [*_LEADING_COLUMNS, *keys, *_TRAILING_COLUMNS, *per_group]
+    numeric = {*keys, "p_value", "test_statistic", "test_df", "smd", *per_group}
+    # build column arrays directly: one astype per column of a row-built frame costs more than
+    # the statistics themselves
+    data = {}
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        if column in numeric:
+            data[column] = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+        else:
+            data[column] = np.array(values, dtype=object) if rows else np.array([], dtype=object)
+    return pd.DataFrame(data, columns=columns)
 
 
 def _same_level(a: object, b: object) -> bool:
