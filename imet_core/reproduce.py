@@ -49,7 +49,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -436,6 +436,59 @@ class CoreEngine:
         return float(result.loc[result["variable"] == column, "p_value"].iloc[0])
 
 
+class _MissingCurve:
+    """A Kaplan-Meier stand-in when the curve cannot be computed (every number NaN)."""
+
+    median = math.nan
+
+    def survival_at(self, t: float) -> float:
+        return math.nan
+
+    def ci_at(self, t: float) -> tuple[float, float]:
+        return math.nan, math.nan
+
+
+class SafeEngine:
+    """Wraps an engine so that a statistic the registry cannot support becomes NaN.
+
+    A user's registry may have a subgroup without deaths or a single arm; the affected rows
+    of the reproduction then show no computed value and fail, and the others still appear.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def cox(self, time, event, covariates):
+        try:
+            return self.engine.cox(time, event, covariates)
+        except Exception:  # noqa: BLE001 - any failure of this one fit: its numbers are missing
+            return {name: (math.nan, math.nan, math.nan, math.nan) for name in covariates}
+
+    def km(self, time, event):
+        try:
+            return self.engine.km(time, event)
+        except Exception:  # noqa: BLE001
+            return _MissingCurve()
+
+    def logrank_p(self, time, event, group, rho=0.0):
+        try:
+            return float(self.engine.logrank_p(time, event, group, rho))
+        except Exception:  # noqa: BLE001
+            return math.nan
+
+    def table_one(self, frame):
+        try:
+            return self.engine.table_one(frame)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def rank_sum_p(self, frame, column):
+        try:
+            return float(self.engine.rank_sum_p(frame, column))
+        except Exception:  # noqa: BLE001
+            return math.nan
+
+
 def model_covariates(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """The 0/1 covariates of the paper's models, as float arrays (NaN where unknown).
 
@@ -483,7 +536,10 @@ def _put_hr(out: dict, prefix: str, fit: Mapping[str, HazardRatio], covariate: s
 
 
 def _quartiles(values: np.ndarray) -> tuple[float, float, float]:
-    q = np.quantile(np.asarray(values, dtype=float), [0.25, 0.5, 0.75])  # type 7, R's default
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return math.nan, math.nan, math.nan
+    q = np.quantile(values, [0.25, 0.5, 0.75])  # type 7, R's default
     return float(q[0]), float(q[1]), float(q[2])
 
 
@@ -565,8 +621,8 @@ def cohort_statistics(frame: pd.DataFrame, published: Mapping[str, Any], engine:
     out["cohort.excluded_triple_negative"] = int(((f["er"] == "negative") & (f["pr"] == "negative") & (f["her2"] == "negative")).sum())
     out["cohort.excluded_de_novo"] = int((f["mdfi_months"] <= 3.0).sum())
     for arm, mask in (("IT", it), ("ST", ~it)):
-        out[f"table1.age.{arm}.mean"] = float(np.mean(age[mask]))
-        out[f"table1.age.{arm}.sd"] = float(np.std(age[mask], ddof=1))
+        out[f"table1.age.{arm}.mean"] = float(np.mean(age[mask])) if mask.sum() else math.nan
+        out[f"table1.age.{arm}.sd"] = float(np.std(age[mask], ddof=1)) if mask.sum() > 1 else math.nan
     t1 = engine.table_one(f)
     p_of = {}
     if t1 is not None:
@@ -607,7 +663,7 @@ def cohort_statistics(frame: pd.DataFrame, published: Mapping[str, Any], engine:
     out["conversion.pr_pos_to_neg_pct"] = 100.0 * k / n if n else math.nan
     out["_conversion.pr_pos_to_neg_pct.text"] = f"{k}/{n}"
     dead = f["dead"].to_numpy(bool)
-    progressed = f["date_progression"].notna().to_numpy() if "date_progression" in f else f["progressed"].to_numpy(bool)
+    progressed = f["progressed"].fillna(False).to_numpy(bool) if "progressed" in f else f["date_progression"].notna().to_numpy()
     for arm, mask in (("IT", it), ("ST", ~it)):
         out[f"deaths.{arm}"] = int(dead[mask].sum())
         out[f"progression.{arm}"] = int(progressed[mask].sum())
@@ -624,7 +680,9 @@ def reproduction_table(frame: pd.DataFrame, published: Mapping[str, Any] | None 
     published : mapping, optional
         The paper's numbers (default: ``data/reference/imet_published.json``).
     engine : Engine, optional
-        Statistics engine (default: the core's functions).
+        Statistics engine (default: the core's functions). A statistic the registry cannot
+        support (e.g. a Cox model on a subgroup without deaths) is reported as NaN and its
+        row fails; the table is always complete.
 
     Returns
     -------
@@ -637,7 +695,7 @@ def reproduction_table(frame: pd.DataFrame, published: Mapping[str, Any] | None 
         (bool).
     """
     published = load_published() if published is None else published
-    engine = CoreEngine() if engine is None else engine
+    engine = SafeEngine(CoreEngine() if engine is None else engine)
     computed = {**cohort_statistics(frame, published, engine), **survival_statistics(frame, engine)}
     rows = []
     for target in build_targets(published):
@@ -691,6 +749,20 @@ def format_text(table: pd.DataFrame) -> str:
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     failed = int((~table["passed"]).sum())
     lines.append("")
+    lines.append(f"{len(table) - failed} of {len(table)} published numbers reproduced; {failed} failed.")
+    return "\n".join(lines)
+
+
+def format_markdown(table: pd.DataFrame) -> str:
+    """The reproduction table as a Markdown table (one section heading per paper section)."""
+    lines: list[str] = []
+    for section, block in table.groupby("section", sort=False):
+        lines += [f"**{section}**", "", "| quantity | published | computed | tolerance | passed |", "|---|---|---|---|---|"]
+        cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731 - a pipe would end the Markdown cell
+        lines += [f"| {cell(r.quantity)} | {cell(_display(r.published))} | {cell(_display(r.computed))} | {cell(r.tolerance)} | "
+                  f"{'yes' if r.passed else '**no**'} |" for r in block.itertuples()]
+        lines.append("")
+    failed = int((~table["passed"]).sum())
     lines.append(f"{len(table) - failed} of {len(table)} published numbers reproduced; {failed} failed.")
     return "\n".join(lines)
 

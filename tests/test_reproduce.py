@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -186,3 +185,13 @@ def test_python_dash_m_entry_point():
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error:") and "Traceback" not in result.stderr
+
+
+def test_table_is_complete_even_when_statistics_cannot_be_computed(frame, table):
+    only_it = frame[frame["group"] == "IT"].head(20).reset_index(drop=True)
+    small = reproduce.reproduction_table(only_it)
+    assert list(small["key"]) == list(table["key"])
+    assert not small["passed"].all()
+    row = small.set_index("key")
+    assert not row.loc["os.it.hr", "passed"]
+    assert math.isnan(row.loc["os.it.p", "computed"])  # a log-rank test needs two groups

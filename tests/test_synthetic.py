@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imet_core import MONTH_DAYS, synthetic
+from imet_core import synthetic
 from imet_core.io import load_registry
 from imet_core.reproduce import CoreEngine, survival_statistics
 
@@ -240,6 +240,23 @@ def test_generate_command_rejects_bad_arguments_with_one_line(argv, tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err and "Traceback" not in err
+
+
+def test_calibrated_parameters_stay_within_their_clinical_bounds(params):
+    structure = params["structure"]
+    for path, lo, hi in synthetic.PARAMETER_SPACE:
+        value = synthetic.get_parameter(params["model"], path, structure)
+        assert lo - 1e-9 <= value <= hi + 1e-9, path
+
+
+def test_true_effects_lists_every_term_and_the_intervention_patterns(params):
+    effects = synthetic.true_effects(params)
+    assert list(effects.columns) == ["term", "hazard_ratio", "description"]
+    terms = set(effects["term"])
+    assert set(params["model"]["log_hazard_ratios"]) <= terms
+    it_rows = effects[effects["term"].str.startswith("IT vs ST")]
+    assert len(it_rows) == 12  # 2 ages x 3 receptor classes x 2 liver states
+    assert (effects["hazard_ratio"] > 0).all()
 
 
 def test_parameter_file_documents_the_model(params):
