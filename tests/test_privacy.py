@@ -221,8 +221,9 @@ def test_km_figure_hides_small_numbers_at_risk_in_table_and_hover():
     assert texts and not any(small.match(str(t)) for t in texts)
     assert any(small.match(str(t)) for trace in shown.data if trace.mode == "text" for t in trace.text), \
         "the example has small counts to hide"
-    hovers = [row[2] for trace in hidden.data if trace.mode == "lines" for row in trace.customdata]
-    assert not any(small.match(str(v)) for v in hovers)
+    hovers = [row[2] for trace in hidden.data if trace.mode == "lines" and trace.customdata is not None
+              for row in trace.customdata]  # the curves' hover: [lower, upper, at risk]
+    assert hovers and not any(small.match(str(v)) for v in hovers)
     forest = forest_figure(forest_view(frame, Selection()), suppress_below=5)
     labels = " ".join(map(str, forest.layout.yaxis.ticktext))
     assert not re.search(r"(?<![\d.])[1-4]/|/[1-4](?![\d.])", labels), labels
