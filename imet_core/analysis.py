@@ -13,6 +13,8 @@ events, as R does, with a caution note below ``MIN_EVENTS``.
 """
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
@@ -21,12 +23,12 @@ import pandas as pd
 from scipy import stats
 
 from imet_core import schema
-from imet_core.subgroups import Selection, SubgroupFilter, comparison_arms
+from imet_core.subgroups import COMPARISONS, Selection, SubgroupFilter
 from imet_core.survival import (
     KaplanMeierResult, SurvivalInputError, cox_fit_arrays, cox_regression, kaplan_meier, logrank_test,
     proportional_hazards_test, risk_table,
 )
-from imet_core.table_one import table_one
+from imet_core.table_one import DEFAULT_VARIABLES, table_one
 
 __all__ = [
     "MIN_EVENTS", "DEFAULT_LANDMARKS", "SurvivalView", "ForestView", "CoxView", "OverviewView",
@@ -46,34 +48,34 @@ ARM_COLUMN = "_arm"
 # ----------------------------------------------------------------------------------------------
 # Shared helpers
 # ----------------------------------------------------------------------------------------------
-def _subset_with_arms(frame: pd.DataFrame, selection: Selection) -> tuple[pd.DataFrame, object, int]:
-    """Rows of the subgroup that belong to an arm, with an ``_arm`` column; and rows dropped."""
-    subset = selection.subgroup.apply(frame)
-    subset.attrs = {}  # pandas deep-copies attrs on every operation: keep the working copy lean
-    arms = comparison_arms(subset, selection.comparison)
-    in_arm = arms.arm.notna().to_numpy()
-    out = subset.loc[in_arm].copy()
-    out[ARM_COLUMN] = arms.arm[in_arm].astype(str).to_numpy()
-    return out, arms, int((~in_arm).sum())
-
-
 class _Arrays:
-    """Numpy views of one subgroup's rows, so the many small models of a view avoid pandas."""
+    """One subgroup's rows as numpy arrays (taken lazily, column by column, from the registry),
+    with each row's arm of the comparison, so the many small models of a view avoid pandas.
 
-    def __init__(self, data: pd.DataFrame, levels: Sequence[str], time: str, event: str):
-        self.data = data
+    Built once per (registry, subgroup, comparison, endpoint) and shared by every view of a
+    filter change (see :func:`_prepare`)."""
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray, arm: np.ndarray, levels: Sequence[str],
+                 reference: str, time: str, event: str, n_without_arm: int = 0):
+        self.frame = frame
+        self.rows = rows
+        self.arm = arm
         self.levels = tuple(levels)
-        arm_text = data[ARM_COLUMN].to_numpy() if len(data) else np.array([], dtype=object)
-        self.arm = np.full(len(data), -1, dtype=np.int64)
-        for i, a in enumerate(self.levels):
-            self.arm[arm_text == a] = i
-        self.time = data[time].to_numpy(dtype=float) if len(data) else np.zeros(0)
-        self.event = data[event].to_numpy(dtype=float) if len(data) else np.zeros(0)
+        self.reference = reference
+        self.n_without_arm = n_without_arm
         self._columns: dict[str, np.ndarray] = {}
+        self.time = self.column(time).astype(float) if rows.size else np.zeros(0)
+        self.event = self.column(event).astype(float) if rows.size else np.zeros(0)
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def has(self, name: str) -> bool:
+        return name in self.frame.columns
 
     def column(self, name: str) -> np.ndarray:
         if name not in self._columns:
-            self._columns[name] = self.data[name].to_numpy()
+            self._columns[name] = self.frame[name].to_numpy()[self.rows]
         return self._columns[name]
 
     def equals(self, name: str, value) -> np.ndarray:
@@ -83,6 +85,16 @@ class _Arrays:
                                                                       for v in col], dtype=bool)
         return col == value
 
+    def subframe(self, columns: Sequence[str]) -> pd.DataFrame:
+        """The chosen columns of these rows as a DataFrame, with the arm label column."""
+        present = [c for c in dict.fromkeys(columns) if c in self.frame.columns]
+        out = self.frame.iloc[self.rows][present] if len(present) else pd.DataFrame(index=range(len(self)))
+        out = out.reset_index(drop=True)
+        out.attrs = {}
+        labels = np.array(self.levels, dtype=object)
+        out[ARM_COLUMN] = labels[self.arm] if len(self.levels) else np.array([], dtype=object)
+        return out
+
     def counts(self, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(patients, events) per arm, in level order."""
         arm = self.arm if mask is None else self.arm[mask]
@@ -91,6 +103,46 @@ class _Arrays:
         ok = arm >= 0
         return (np.bincount(arm[ok], minlength=k).astype(int),
                 np.bincount(arm[ok], weights=ev[ok], minlength=k).astype(int))
+
+
+_PREPARED: "OrderedDict[tuple, tuple]" = OrderedDict()
+_PREPARED_SIZE = 16
+
+
+def _prepare(frame: pd.DataFrame, selection: Selection, *, with_arms: bool = True) -> _Arrays:
+    """The subgroup's rows and arms, memoised per registry object and selection: a filter change
+    computes this once for all views instead of once per view. Registry frames are never
+    modified in place (loaded frames are treated as immutable), and the memo holds only a weak
+    reference to each, so an entry is used only while it refers to the very same frame."""
+    key = (id(frame), len(frame), selection.subgroup, selection.comparison if with_arms else None,
+           selection.endpoint)
+    hit = _PREPARED.get(key)
+    if hit is not None and hit[0]() is frame:
+        _PREPARED.move_to_end(key)
+        return hit[1]
+    mask = selection.subgroup.mask(frame)
+    if with_arms:
+        spec = COMPARISONS[selection.comparison]
+        values = frame[spec.column].to_numpy()
+        codes = np.full(len(frame), -1, dtype=np.int64)
+        for code, (stored, _) in enumerate(spec.arms):
+            equal = values == stored
+            if isinstance(stored, (bool, np.bool_)) and values.dtype != bool:
+                equal = np.array([v is stored or v == stored for v in values], dtype=bool)
+            codes[equal & (codes < 0)] = code
+        in_arm = mask & (codes >= 0)
+        rows = np.nonzero(in_arm)[0]
+        levels = tuple(label for _, label in spec.arms)
+        arrays = _Arrays(frame, rows, codes[rows], levels, spec.reference, selection.time_column,
+                         selection.event_column, int((mask & (codes < 0)).sum()))
+    else:
+        rows = np.nonzero(mask)[0]
+        arrays = _Arrays(frame, rows, np.zeros(rows.size, dtype=np.int64), ("",), "",
+                         selection.time_column, selection.event_column)
+    _PREPARED[key] = (weakref.ref(frame), arrays)
+    while len(_PREPARED) > _PREPARED_SIZE:
+        _PREPARED.popitem(last=False)
+    return arrays
 
 
 def risk_times(max_time: float) -> np.ndarray:
@@ -211,10 +263,8 @@ def survival_view(frame: pd.DataFrame, selection: Selection, *,
     -------
     SurvivalView
     """
-    data, arms, n_without = _subset_with_arms(frame, selection)
-    time, event = selection.time_column, selection.event_column
-    levels = tuple(arms.levels)
-    arrays = _Arrays(data, levels, time, event)
+    arrays = _prepare(frame, selection)
+    levels, n_without = arrays.levels, arrays.n_without_arm
     counts, events = arrays.counts()
     notes: list[str] = []
     if n_without:
@@ -252,16 +302,16 @@ def survival_view(frame: pd.DataFrame, selection: Selection, *,
     arms_table = pd.DataFrame(arm_rows).set_index("arm")
     risk = pd.concat(rt_parts, ignore_index=True)
     landmark_table = pd.DataFrame(lm_rows, columns=["arm", "time", "survival", "lower", "upper", "at_risk"])
-    ref = levels.index(arms.reference)
+    ref = levels.index(arrays.reference)
     hrs = pd.DataFrame(_arm_hrs(arrays, None, ref, [i for i in range(len(levels)) if i != ref]),
                        columns=HR_COLUMNS)
     logrank = _logrank_summary(arrays)
-    if len(data) == 0:
+    if len(arrays) == 0:
         notes.append("No patient matches this selection.")
     return SurvivalView(
         selection=selection, arms=arms_table, curves=curves, landmarks=landmark_table,
-        risk_table=risk, hazard_ratios=hrs, logrank=logrank, reference=arms.reference,
-        levels=levels, n=int(len(data)), n_events=int(arrays.event.sum()),
+        risk_table=risk, hazard_ratios=hrs, logrank=logrank, reference=arrays.reference,
+        levels=levels, n=len(arrays), n_events=int(arrays.event.sum()),
         n_without_arm=n_without, notes=tuple(notes),
     )
 
@@ -346,21 +396,20 @@ def forest_view(frame: pd.DataFrame, selection: Selection) -> ForestView:
         n_b, events_b, hr, hr_lower, hr_upper, p, p_interaction, note`` (``a`` = compared arm,
         ``b`` = reference arm).
     """
-    data, arms, _ = _subset_with_arms(frame, selection)
+    arrays = _prepare(frame, selection)
     columns = ["variable", "variable_label", "level", "level_label", "n_a", "events_a", "n_b",
                "events_b", "hr", "hr_lower", "hr_upper", "p", "p_interaction", "note"]
-    if len(arms.levels) != 2:
+    if len(arrays.levels) != 2:
         return ForestView(pd.DataFrame(columns=columns), "", "",
                           note="The forest plot compares two arms; choose a two-arm comparison "
                                "(the metastasis-site comparison has five).")
-    arm_b = arms.reference
-    arm_a = [a for a in arms.levels if a != arm_b][0]
-    arrays = _Arrays(data, arms.levels, selection.time_column, selection.event_column)
-    ia, ib = arms.levels.index(arm_a), arms.levels.index(arm_b)
+    arm_b = arrays.reference
+    arm_a = [a for a in arrays.levels if a != arm_b][0]
+    ia, ib = arrays.levels.index(arm_a), arrays.levels.index(arm_b)
     skip = _COMPARISON_COLUMN.get(selection.comparison)
     rows = [_forest_row(arrays, None, "all", "All patients", "all", "All patients", ia, ib)]
     for variable, var_label, levels in FOREST_VARIABLES:
-        if variable == skip or variable not in data.columns:
+        if variable == skip or not arrays.has(variable):
             continue
         masks = [arrays.equals(variable, value) for value, _ in levels]
         var_rows = [_forest_row(arrays, mask, variable, var_label, _level_key(value), level_label, ia, ib)
@@ -531,12 +580,9 @@ def cox_view(frame: pd.DataFrame, selection: Selection, *, model: Sequence[str] 
     CoxView
     """
     references = dict(references or {})
-    data = selection.subgroup.apply(frame)
-    data.attrs = {}
-    data = data.assign(**{ARM_COLUMN: ""})
-    arrays = _Arrays(data, ("",), selection.time_column, selection.event_column)
+    arrays = _prepare(frame, selection, with_arms=False)
     names = list(candidates) if candidates is not None else [c.variable for c in COX_CANDIDATES]
-    cands = [CANDIDATES_BY_NAME[n] for n in names if n in CANDIDATES_BY_NAME and n in data.columns]
+    cands = [CANDIDATES_BY_NAME[n] for n in names if n in CANDIDATES_BY_NAME and arrays.has(n)]
     rows: list[dict] = []
     univariable_ph: dict[str, tuple] = {}
     significant: list[str] = []
@@ -546,7 +592,7 @@ def cox_view(frame: pd.DataFrame, selection: Selection, *, model: Sequence[str] 
     if model == "paper":
         model_vars, rule = significant, "univariable p < 0.05"
     else:
-        model_vars, rule = [m for m in model if m in CANDIDATES_BY_NAME and m in data.columns], "user"
+        model_vars, rule = [m for m in model if m in CANDIDATES_BY_NAME and arrays.has(m)], "user"
     for row in rows:
         row.update(in_model=False, hr_adj=np.nan, hr_adj_lower=np.nan, hr_adj_upper=np.nan, p_adj=np.nan,
                    ph_chisq=np.nan, ph_df=np.nan, ph_p=np.nan)
@@ -680,13 +726,13 @@ def table_one_view(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame:
         As :func:`imet_core.table_one.table_one` (columns ``variable, label, level, ...,
         p_value, test, smd``), groups = the comparison's arms in display order.
     """
-    data, arms, _ = _subset_with_arms(frame, selection)
+    arrays = _prepare(frame, selection)
     column = _COMPARISON_COLUMN.get(selection.comparison)
-    from imet_core.table_one import DEFAULT_VARIABLES
-    variables = [v for v in DEFAULT_VARIABLES if v != column and v in data.columns]
-    if selection.comparison != "group" and "group" in data.columns:
+    variables = [v for v in DEFAULT_VARIABLES if v != column and arrays.has(v)]
+    if selection.comparison != "group" and arrays.has("group"):
         variables = ["group", *variables]
-    return table_one(data, group=ARM_COLUMN, variables=variables, group_levels=list(arms.levels))
+    data = arrays.subframe([*variables, "intervention", "group"])
+    return table_one(data, group=ARM_COLUMN, variables=variables, group_levels=list(arrays.levels))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -733,19 +779,19 @@ def overview_view(frame: pd.DataFrame, selection: Selection) -> OverviewView:
     -------
     OverviewView
     """
-    data, arms, _ = _subset_with_arms(frame, selection)
-    time, event = selection.time_column, selection.event_column
+    arrays = _prepare(frame, selection)
+    event = selection.event_column
     cohort = {"n": int(len(frame)), "n_events": int(frame[event].sum()),
               "centers": int(frame["center"].nunique()) if "center" in frame else 0}
     if "date_metastasis" in frame and frame["date_metastasis"].notna().any():
         cohort["first_metastasis"] = frame["date_metastasis"].min()
         cohort["last_metastasis"] = frame["date_metastasis"].max()
     rows = []
-    for a in arms.levels:
-        sub = data[data[ARM_COLUMN] == a]
-        med, q1, q3 = reverse_km_follow_up(sub[time].to_numpy(float), sub[event].to_numpy(float))
-        rows.append({"arm": a, "n": int(len(sub)), "events": int(sub[event].sum()),
+    for i, a in enumerate(arrays.levels):
+        in_arm = arrays.arm == i
+        med, q1, q3 = reverse_km_follow_up(arrays.time[in_arm], arrays.event[in_arm])
+        rows.append({"arm": a, "n": int(in_arm.sum()), "events": int(arrays.event[in_arm].sum()),
                      "median_follow_up": med, "follow_up_q1": q1, "follow_up_q3": q3})
     return OverviewView(cohort=cohort, arms=pd.DataFrame(rows).set_index("arm"),
-                        flow=selection.subgroup.flow(frame), n=int(len(data)),
-                        n_events=int(data[event].sum()) if len(data) else 0)
+                        flow=selection.subgroup.flow(frame), n=len(arrays),
+                        n_events=int(arrays.event.sum()))
