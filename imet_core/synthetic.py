@@ -1768,6 +1768,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (KeyError, TypeError, ValueError) as exc:  # a hand-edited parameter file with a missing or bad entry
+        source = getattr(args, "params", None) or getattr(args, "start", None) or "the parameter file"
+        print(f"error: bad parameter file {source}: missing or invalid entry {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -226,6 +226,16 @@ def test_generate_command_writes_parquet_and_csv(tmp_path):
         assert len(load_registry(out)) == 300
 
 
+def test_generate_command_rejects_a_broken_parameter_file(params, tmp_path, capsys):
+    broken = json.loads(json.dumps(params))
+    del broken["model"]["weibull_shape"]
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    assert synthetic.main(["generate", "--params", str(path), "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "weibull_shape" in err and len(err.splitlines()) == 1
+
+
 @pytest.mark.parametrize("argv", [
     ["generate", "--n", "1", "--out", "{tmp}/a.csv"],
     ["generate", "--out", "{tmp}/a.xlsx"],
