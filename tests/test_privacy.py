@@ -284,8 +284,12 @@ def serve(tmp_path: Path, *, data_file: Path, extra_args: tuple[str, ...] = (), 
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-            shutil.rmtree(home, ignore_errors=True)
-            shutil.rmtree(tmp, ignore_errors=True)
+            for _ in range(40):  # the exporter's Chromium may still write its profile a moment
+                for folder in (home, tmp):
+                    shutil.rmtree(folder, ignore_errors=True)
+                if not home.exists() and not tmp.exists():
+                    break
+                time.sleep(0.25)
 
 
 def files_containing(roots, needles: list[bytes], skip: list[Path], since: float = 0.0) -> list[str]:
