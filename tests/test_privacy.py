@@ -279,17 +279,38 @@ def serve(tmp_path: Path, *, data_file: Path, extra_args: tuple[str, ...] = (), 
                     time.sleep(0.3)
             yield url, {"home": home, "tmp": tmp, "stdout": out, "stderr": err, "process": process}
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            for _ in range(40):  # the exporter's Chromium may still write its profile a moment
-                for folder in (home, tmp):
-                    shutil.rmtree(folder, ignore_errors=True)
-                if not home.exists() and not tmp.exists():
-                    break
-                time.sleep(0.25)
+            stop(process, tmp)
+            for folder in (home, tmp):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop(process: subprocess.Popen, tmp: Path) -> None:
+    """Stop the server, then wait for the helpers it started with files in ``tmp`` (the
+    exporter's Chromium, which writes its profile while it shuts down) to be gone too."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    deadline = time.time() + 20
+    while _processes_using(tmp) and time.time() < deadline:
+        time.sleep(0.25)
+    for pid in _processes_using(tmp):  # still there: ours (started by our server), so end them
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
+
+
+def _processes_using(folder: Path) -> list[int]:
+    """Processes whose command line names ``folder``."""
+    needle = str(folder).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if needle in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
 
 
 def files_containing(roots, needles: list[bytes], skip: list[Path], since: float = 0.0) -> list[str]:
@@ -416,8 +437,7 @@ def test_an_upload_leaves_no_trace_on_disk_in_logs_or_in_other_sessions(tmp_path
         assert files_containing(searched, needles, skip, started) == [], "while the server runs"
         context.close()
         browser.close()
-        server["process"].terminate()
-        server["process"].wait(timeout=15)
+        stop(server["process"], server["tmp"])  # and the exporter's Chromium with it
 
     assert files_containing(searched, needles, skip, started) == [], "after the server stopped"
     logs = server["stdout"].read_bytes() + server["stderr"].read_bytes()
