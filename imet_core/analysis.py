@@ -23,10 +23,9 @@ import pandas as pd
 from scipy import stats
 
 from imet_core import schema
-from imet_core.subgroups import COMPARISONS, Selection, SubgroupFilter
+from imet_core.subgroups import COMPARISONS, Selection
 from imet_core.survival import (
-    KaplanMeierResult, SurvivalInputError, cox_fit_arrays, cox_regression, kaplan_meier, logrank_test,
-    proportional_hazards_test, risk_table,
+    KaplanMeierResult, SurvivalInputError, cox_fit_arrays, kaplan_meier, logrank_test, risk_table,
 )
 from imet_core.table_one import DEFAULT_VARIABLES, table_one
 

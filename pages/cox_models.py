@@ -50,7 +50,7 @@ display = pd.DataFrame({
     "p adj": t["p_adj"].map(fmt.p_value),
     "PH test p": t["ph_p"].map(fmt.p_value),
     "PH": t["ph_flag"],
-    "n / events": [f"{n}/{e}" for n, e in zip(t["n"], t["events"])],
+    "n / events": [f"{fmt.count(n)}/{fmt.count(e)}" for n, e in zip(t["n"], t["events"])],
     "Note": t["note"],
 })
 st.dataframe(display, hide_index=True)

@@ -2,7 +2,6 @@
 a blank template and the synthetic example."""
 from __future__ import annotations
 
-import io
 
 import streamlit as st
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from imet_core.privacy import suppress_summary_arms
 from ui import fmt
 from ui.exports import table_downloads
 from ui.page import context, header
@@ -23,9 +24,11 @@ c4.metric("In the current subgroup", fmt.count(result.n), help=sel.subgroup.desc
 
 st.subheader(f"Current subgroup: {sel.subgroup.describe()}")
 arms = result.arms.copy()
+small = fmt.suppression_threshold()  # small-cell suppression mode (None when off)
+shown = arms if small is None else suppress_summary_arms(arms, threshold=small)
 arms_display = pd.DataFrame({
-    "Patients": arms["n"].map(fmt.count),
-    "Deaths": arms["events"].map(fmt.count),
+    "Patients": shown["n"].map(fmt.count),
+    "Deaths": shown["events"].map(fmt.count),
     "Median follow-up, months [IQR]": [
         f"{fmt.months(m)} [{fmt.months(q1)}–{fmt.months(q3)}]" if fmt.is_number(m) else "–"
         for m, q1, q3 in zip(arms["median_follow_up"], arms["follow_up_q1"], arms["follow_up_q3"])],

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from imet_core.figures import forest_figure
+from imet_core.privacy import suppress_forest_table
 from ui import fmt
 from ui.exports import figure_downloads, table_downloads
 from ui.page import context, header
@@ -24,7 +25,9 @@ if result.table.empty:
     st.stop()
 
 published = published_subgroup_hrs(ctx, sel)
-figure = forest_figure(result, published=published, font_size=20 if ctx.presentation else 16)
+small = fmt.suppression_threshold()  # small-cell suppression mode (None when off)
+figure = forest_figure(result, published=published, font_size=20 if ctx.presentation else 16,
+                       suppress_below=small)
 st.plotly_chart(figure, config={"displaylogo": False}, theme=None)
 figure_downloads(figure, name="forest_plot", ctx=ctx)
 st.caption(f"Squares: HR of {result.arm_a} vs {result.arm_b} (reference) within each subgroup, 95% CI, "
@@ -33,12 +36,12 @@ st.caption(f"Squares: HR of {result.arm_a} vs {result.arm_b} (reference) within 
            "Cox model. Many subgroups are shown: expect about one 'significant' interaction in 20 by "
            "chance alone." + (" Open diamonds: the IMET paper's published HRs." if published else ""))
 
-t = result.table
+t = result.table if small is None else suppress_forest_table(result.table, threshold=small)
 display = pd.DataFrame({
     "Subgroup": t["variable_label"].where(t["variable"] != "all", ""),
     "Level": t["level_label"],
-    f"{result.arm_a}: events/n": [f"{e}/{n}" for e, n in zip(t["events_a"], t["n_a"])],
-    f"{result.arm_b}: events/n": [f"{e}/{n}" for e, n in zip(t["events_b"], t["n_b"])],
+    f"{result.arm_a}: events/n": [f"{fmt.count(e)}/{fmt.count(n)}" for e, n in zip(t["events_a"], t["n_a"])],
+    f"{result.arm_b}: events/n": [f"{fmt.count(e)}/{fmt.count(n)}" for e, n in zip(t["events_b"], t["n_b"])],
     "HR (95% CI)": [fmt.hr_ci(h, lo, hi) for h, lo, hi in zip(t["hr"], t["hr_lower"], t["hr_upper"])],
     "p": t["p"].map(fmt.p_value),
     "Interaction p": t["p_interaction"].map(fmt.p_value),

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from imet_core.figures import km_figure
+from imet_core.privacy import suppress_risk_table, suppress_summary_arms
 from ui import fmt
 from ui.exports import figure_downloads, table_downloads
 from ui.page import context, header
@@ -33,8 +34,10 @@ for _, r in hr_rows.iterrows():
 lr_p = result.logrank["p"]
 plot_note = "<br>".join(hr_line + ([fmt.p_equals(lr_p, "Log-rank p")] if fmt.is_number(lr_p) else []))
 
+small = fmt.suppression_threshold()  # small-cell suppression mode (None when off)
 figure = km_figure(result, hr_text=plot_note or None, height=760 if ctx.presentation else 680,
-                   font_size=20 if ctx.presentation else 17)
+                   font_size=20 if ctx.presentation else 17, suppress_below=small)
+arm_counts = result.arms if small is None else suppress_summary_arms(result.arms, threshold=small)
 
 
 def stats_panel() -> None:
@@ -51,8 +54,9 @@ def stats_panel() -> None:
             st.warning(r["note"], icon=":material/info:")
     st.markdown("**Median survival, months (95% CI)**")
     for arm, a in result.arms.iterrows():
+        shown = arm_counts.loc[arm]
         st.markdown(f"- {arm}: {fmt.months_ci(a['median'], a['median_lower'], a['median_upper'])}"
-                    f" · {a['events']:.0f} events / {a['n']:.0f}")
+                    f" · {fmt.count(shown['events'])} events / {fmt.count(shown['n'])}")
 
 
 if ctx.presentation:
@@ -82,11 +86,16 @@ else:
 
 with st.expander("Numbers behind the figure"):
     st.caption("Kaplan-Meier estimate per arm (log-type 95% CI, as R's survfit) and the at-risk table.")
-    curves = pd.concat([km.table.assign(arm=arm) for arm, km in result.curves.items()], ignore_index=True)
-    st.dataframe(curves, hide_index=True)
-    table_downloads(curves, name="km_curve_values", ctx=ctx, view=result, label="Curve values")
-    st.dataframe(result.risk_table, hide_index=True)
-    table_downloads(result.risk_table, name="risk_table", ctx=ctx, view=result, label="At-risk table")
+    if small is None:
+        curves = pd.concat([km.table.assign(arm=arm) for arm, km in result.curves.items()], ignore_index=True)
+        st.dataframe(curves, hide_index=True)
+        table_downloads(curves, name="km_curve_values", ctx=ctx, view=result, label="Curve values")
+        risk = result.risk_table
+    else:  # every step of a curve table is a count of patients: not shown in suppression mode
+        st.caption(f"Curve values are hidden while small counts (below {small}) are suppressed.")
+        risk = suppress_risk_table(result.risk_table, threshold=small)
+    st.dataframe(risk, hide_index=True)
+    table_downloads(risk, name="risk_table", ctx=ctx, view=result, label="At-risk table")
 
 for note in result.notes:
     st.caption(note)

@@ -27,7 +27,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import imet_core.io as loader
@@ -112,19 +111,6 @@ def data_file(tmp_path, monkeypatch) -> Path:
     random_registry_table(120, seed=5).to_csv(path, index=False)
     monkeypatch.setenv("IMET_EXPLORER_DATA", str(path))
     return path
-
-
-@pytest.fixture
-def through_app_py(monkeypatch):
-    """Every AppTest run goes through app.py (as ``ui.launch`` makes the server do), not only the
-    first: AppTest resets Streamlit's pages-folder flag before each run."""
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
 
 
 def _app(secrets: dict, user: dict) -> AppTest:

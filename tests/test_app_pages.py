@@ -2,7 +2,6 @@
 the expected elements, small-subgroup messages instead of hazard ratios."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,11 @@ def data_file(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("data") / "registry.csv"
     random_registry_table(200, seed=11).to_csv(path, index=False)
     return str(path)
+
+
+@pytest.fixture(autouse=True)
+def _every_run_through_app_py(through_app_py):
+    """The shared sidebar and selection are exercised on every page, not only the first."""
 
 
 def _run(page: str, params: dict, data_file: str, monkeypatch) -> AppTest:
@@ -75,6 +79,13 @@ def test_synthetic_banner_and_link_notice(data_file, monkeypatch):
     assert any("Synthetic data" in i.value for i in at.info)
     warning = " ".join(w.value for w in at.warning)
     assert "bogus" in warning and "maybe" in warning
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_small_count_suppression_mode_runs_everywhere(page, data_file, monkeypatch):
+    """suppress=1 in the link: every page runs and shows '<5' rather than a count of 1-4."""
+    at = _run(page, {"suppress": "1", "site": "lung+bone"}, data_file, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
 
 
 def test_selection_round_trips_through_the_url(data_file, monkeypatch):

@@ -4,7 +4,6 @@ screenshots it saves are the README's (docs/screenshots/)."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
