@@ -285,8 +285,8 @@ def _file_error(message: str, source_name: str | None,
 
 
 def _too_large_message(size: int) -> str:
-    return (f"The file is {size / 1024 / 1024:.1f} MB; files larger than "
-            f"{READ_BYTES_LIMIT / 1024 / 1024:.0f} MB are not read.")
+    return (f"The file is {size / 1024 / 1024:.1f} MB ({size:,} bytes), over the "
+            f"{READ_BYTES_LIMIT / 1024 / 1024:.0f} MB limit ({READ_BYTES_LIMIT:,} bytes); it was not read.")
 
 
 def _read_source(source: Source, name: str | None) -> tuple[bytes, str | None]:
@@ -663,7 +663,9 @@ def _read_parquet(data: bytes) -> _RawTable:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        # ParquetFile.read, unlike read_table's dataset path, accepts repeated column names, so
+        # the duplicate-column rule can name them like for any other format
+        table = pq.ParquetFile(pa.BufferReader(data)).read()
         headers = [str(h) for h in table.column_names]
     except Exception as error:  # ArrowInvalid, OSError, UnicodeDecodeError ... for bad files
         raise _FileUnreadable(f"The file is not a readable Parquet file "

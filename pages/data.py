@@ -54,9 +54,6 @@ if not ctx.registry.is_synthetic:
         st.warning(identifiers, icon=":material/privacy_tip:")
     for notice in ctx.registry.frame.attrs.get("notices", []):
         st.caption(notice)
-    ignored = ctx.registry.frame.attrs.get("ignored_columns")
-    if ignored:
-        st.caption("Columns not used by IMET Explorer: " + ", ".join(map(str, ignored)))
     if st.button("Return to the synthetic cohort"):
         use_default()
         st.session_state.pop("_last_upload_id", None)

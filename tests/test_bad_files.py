@@ -94,7 +94,7 @@ def test_file_too_large_is_refused_before_parsing(tmp_path, monkeypatch):
     for source in (path, str(path), data, io.BytesIO(data), Stream(data)):
         error = _refusal(source)
         assert [(p.row, p.column) for p in error.problems] == [(None, None)]
-        assert "larger than" in error.problems[0].message
+        assert "over the" in error.problems[0].message and "limit" in error.problems[0].message
     monkeypatch.setattr(loader, "READ_BYTES_LIMIT", len(data))
     assert len(load_registry(data)) == 12  # exactly at the limit is fine
 

@@ -121,7 +121,7 @@ def test_file_over_the_upload_limit_is_refused_unread(tmp_path):
     error = _outcome(path)
     assert isinstance(error, RegistryError)
     assert [(p.row, p.column) for p in error.problems] == [C.FILE]
-    assert "larger than 200 MB" in error.problems[0].message
+    assert "over the 200 MB limit" in error.problems[0].message
 
 
 def test_upload_limit_matches_streamlit_max_upload_size():

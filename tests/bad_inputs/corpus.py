@@ -433,9 +433,8 @@ def duplicate_columns_parquet() -> Case:
     arrays = [pa.array([row[name] or None for row in rows], pa.string()) for name in names]
     buffer = io.BytesIO()
     pq.write_table(pa.Table.from_arrays(arrays, names=names), buffer)
-    # Arrow cannot read a table with two fields of one name, so the loader refuses the whole
-    # file; naming the column (row 1, age) would be clearer (reported to the loader's owner).
-    return Case("duplicate_age.parquet", buffer.getvalue(), refused(FILE, message="Parquet"),
+    # the duplicate is named like in any other format (header row 1, column age)
+    return Case("duplicate_age.parquet", buffer.getvalue(), refused((1, "age"), message="appears 2 times"),
                 "a Parquet file with two fields called age")
 
 
