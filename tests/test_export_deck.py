@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import shutil
-import time
 
 import pytest
 from pptx import Presentation
@@ -33,10 +32,8 @@ def frame():
 @pytest.fixture(scope="module")
 def built(frame):
     pack = build_pack(frame, SUBGROUP, source="Synthetic IMET cohort", synthetic=True, created=WHEN)
-    start = time.perf_counter()
     data = build_deck(pack)
-    seconds = time.perf_counter() - start
-    return pack, Presentation(io.BytesIO(data)), seconds
+    return pack, Presentation(io.BytesIO(data))
 
 
 def _texts(slide) -> str:
@@ -56,7 +53,7 @@ def _tables(slide) -> list:
 
 
 def test_slide_order_and_count(built):
-    pack, prs, _ = built
+    pack, prs = built
     titles = [_title(s) for s in prs.slides]
     forest_parts = len(split_forest(trim_forest(pack.forest)[0], deck_module.FOREST_ROWS_PER_SLIDE))
     table_one = [t for t in titles if t.startswith("Table 1")]
@@ -72,7 +69,7 @@ def test_slide_order_and_count(built):
 
 
 def test_title_slide_names_subgroup_endpoint_source_and_synthetic_data(built):
-    pack, prs, _ = built
+    pack, prs = built
     text = _texts(prs.slides[0])
     assert "Subgroup: Age < 55 · Liver only or liver + bone" in text
     assert "Endpoint: Overall survival (from breast cancer diagnosis)" in text
@@ -82,7 +79,7 @@ def test_title_slide_names_subgroup_endpoint_source_and_synthetic_data(built):
 
 
 def test_kaplan_meier_slide_has_the_figure_and_a_real_table(built):
-    pack, prs, _ = built
+    pack, prs = built
     slide = prs.slides[1]
     pictures = _pictures(slide)
     assert len(pictures) == 1
@@ -100,7 +97,7 @@ def test_kaplan_meier_slide_has_the_figure_and_a_real_table(built):
 
 
 def test_forest_and_table_slides(built):
-    pack, prs, _ = built
+    pack, prs = built
     by_title = {}
     for slide in prs.slides:
         by_title.setdefault(_title(slide).split(" (")[0], []).append(slide)
@@ -117,7 +114,7 @@ def test_forest_and_table_slides(built):
 
 
 def test_methods_and_caveats(built):
-    _, prs, _ = built
+    _, prs = built
     methods, caveats = _texts(prs.slides[-2]), _texts(prs.slides[-1])
     for word in ("OS (overall survival)", "PDRS", "MDFI", "log-rank", "Cox", "Efron", "Wilcoxon",
                  "chi-square", "cox.zph"):
@@ -127,7 +124,7 @@ def test_methods_and_caveats(built):
 
 
 def test_every_content_slide_has_the_footer_and_a_number(built):
-    pack, prs, _ = built
+    pack, prs = built
     for number, slide in enumerate(prs.slides, start=1):
         if number == 1:
             continue
@@ -137,7 +134,7 @@ def test_every_content_slide_has_the_footer_and_a_number(built):
 
 
 def test_type_is_readable_and_nothing_runs_into_the_footer(built):
-    _, prs, _ = built
+    _, prs = built
     smallest = min(run.font.size for slide in prs.slides for shape in slide.shapes if shape.has_text_frame
                    for p in shape.text_frame.paragraphs for run in p.runs if run.font.size is not None)
     table_sizes = [run.font.size for slide in prs.slides for shape in _tables(slide)
@@ -151,11 +148,6 @@ def test_type_is_readable_and_nothing_runs_into_the_footer(built):
                 continue  # the footer itself
             assert shape.top + shape.height <= deck_module.FOOTER_TOP + Emu(1), (_title(slide), shape.name)
             assert shape.left + shape.width <= prs.slide_width + Emu(1), (_title(slide), shape.name)
-
-
-def test_deck_builds_in_seconds(built):
-    *_, seconds = built
-    assert seconds < 45, f"deck took {seconds:.1f} s (warm renderer; expected a few seconds)"
 
 
 def test_empty_subgroup_and_five_arm_comparison_still_make_a_deck(frame):
@@ -195,7 +187,7 @@ def test_published_hazard_ratios_are_drawn_beside_ours_when_given(frame):
 
 
 def test_forest_slides_leave_out_levels_the_subgroup_excludes(built):
-    pack, _, _ = built
+    pack, _ = built
     trimmed, changed = trim_forest(pack.forest)
     table = pack.forest.table
     assert changed, "age < 55 and liver sites: 'Age ≥ 55' and the other sites have no patient"
