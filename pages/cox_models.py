@@ -53,7 +53,8 @@ display = pd.DataFrame({
     "n / events": [f"{fmt.count(n)}/{fmt.count(e)}" for n, e in zip(t["n"], t["events"])],
     "Note": t["note"],
 })
-st.dataframe(display, hide_index=True)
+st.dataframe(display, hide_index=True, height=36 * len(display) + 40,
+             column_config={"Note": st.column_config.TextColumn(width="large")})
 table_downloads(display, name="table_two", ctx=ctx, label="Table 2")
 model_text = ", ".join(labels[v] for v in result.model_variables) or "none"
 st.caption(f"Univariable Cox models (Efron ties), one per covariate. Multivariable model "
