@@ -1054,6 +1054,49 @@ def format_report(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+README_HEADING = "## Performance"
+
+
+def readme_section(result: Mapping[str, Any]) -> str:
+    """The README's "Performance" section: the machine, how loaded it was, the measured tables."""
+    machine, la = result["machine"], result["load_average"]
+    samples = [s["loadavg"][0] for s in la.get("samples", []) if s.get("loadavg")]
+    load_text = (f"1-minute load average {min(samples):.1f}–{max(samples):.1f} across the phases "
+                 f"(other engineers' processes shared the machine)" if samples else "load average not recorded")
+    code = result["code"]
+    changed = (" The measured sources changed on disk during the run (shared working tree), so sizes "
+               "may have measured slightly different code." if result.get("code_changed_during_run") else "")
+    lines = [
+        README_HEADING, "",
+        f"Measured by `make bench` ([benchmarks/run.py](benchmarks/run.py); what each number means: "
+        f"[benchmarks/README.md](benchmarks/README.md); raw results: "
+        f"[benchmarks/results/bench.json](benchmarks/results/bench.json)) on {result['started'][:10]}, "
+        f"commit `{code['commit'][:10]}`{' plus uncommitted changes' if code['uncommitted_measured_files'] else ''}.",
+        "",
+        f"Machine: {machine['nproc']} CPUs ({machine['cpu_model']}), "
+        f"{machine['ram_gb']:.0f} GB RAM, {machine['platform']}; Python {machine['versions']['python']}, "
+        f"numpy {machine['versions']['numpy']}, pandas {machine['versions']['pandas']}, "
+        f"lifelines {machine['versions'].get('lifelines')}. {load_text}.{changed}",
+        "",
+        "Medians of repeated runs (`n=` runs); each filter change is a selection not computed before.",
+        "", markdown_table(result), "", browser_table(result.get("browser")), "", targets_table(result), "",
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(result: Mapping[str, Any], readme: Path = ROOT / "README.md") -> None:
+    """Replace (or append) the README's Performance section, leaving every other section as it is."""
+    text = readme.read_text(encoding="utf-8")
+    section = readme_section(result)
+    start = text.find("\n" + README_HEADING + "\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[:start + 1] + section + (text[end:] if end >= 0 else "")
+    readme.write_text(text, encoding="utf-8")
+
+
 def write_json(result: Mapping[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".tmp")
@@ -1081,6 +1124,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run every phase in this process (fast; peak memory then not per phase)")
     parser.add_argument("--phase-timeout", type=float, default=DEFAULT_PHASE_TIMEOUT_S,
                         help="kill a phase after this many seconds (default 3600)")
+    parser.add_argument("--report", metavar="JSON", help="do not measure: print the report of an earlier run")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="also replace the README's Performance section with this run's (or --report's) tables")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
     return parser
@@ -1091,6 +1137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         result = run_phase(json.loads(args.worker))
         Path(args.worker_out).write_text(json.dumps(result, default=str), encoding="utf-8")
+        return 0
+    if args.report:
+        result = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        print(format_report(result))
+        if args.write_readme:
+            update_readme(result)
         return 0
     try:
         sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -1104,10 +1156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"unknown phase(s) {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}", file=sys.stderr)
         return 2
-    run_benchmark(sizes, repeats=args.repeats, budget_s=args.budget, out=Path(args.out) if args.out else None,
-                  cache_dir=Path(args.cache_dir), isolated=not args.in_process, profile=not args.no_profile,
-                  browser=not args.no_browser, browser_repeats=args.browser_repeats,
-                  phases=args.phases.split(","), phase_timeout_s=args.phase_timeout)
+    result = run_benchmark(sizes, repeats=args.repeats, budget_s=args.budget,
+                           out=Path(args.out) if args.out else None, cache_dir=Path(args.cache_dir),
+                           isolated=not args.in_process, profile=not args.no_profile, browser=not args.no_browser,
+                           browser_repeats=args.browser_repeats, phases=args.phases.split(","),
+                           phase_timeout_s=args.phase_timeout)
+    if args.write_readme:
+        update_readme(result)
     return 0
 
 
