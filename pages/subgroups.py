@@ -32,7 +32,7 @@ st.plotly_chart(figure, config={"displaylogo": False}, theme=None)
 figure_downloads(figure, name="forest_plot", ctx=ctx)
 st.caption(f"Squares: HR of {result.arm_a} vs {result.arm_b} (reference) within each subgroup, 95% CI, "
            "area by number of events; labels give events/patients per arm. Solid line: no difference; "
-           "dashed line: all patients. Interaction p: likelihood-ratio test of arm × subgroup terms in a "
+           "dashed line: all patients. Interaction p: Wald test of the arm × subgroup terms in a "
            "Cox model. Many subgroups are shown: expect about one 'significant' interaction in 20 by "
            "chance alone." + (" Open diamonds: the IMET paper's published HRs." if published else ""))
 

@@ -441,7 +441,7 @@ def _methods(selection: Selection, cox: CoxView, options: ReportOptions) -> tupl
          "counted at the start of each interval (KMunicate layout)."),
         ("Hazard ratios",
          "Cox proportional hazards models with Efron ties and Wald 95% CIs. Subgroup forest plot: "
-         "the hazard ratio within each subgroup level; interaction p is the likelihood-ratio test of "
+         "the hazard ratio within each subgroup level; interaction p is the Wald test of the "
          "arm × subgroup terms. Table 2: one univariable model per covariate and one multivariable "
          f"model of {model} (complete cases). Proportional hazards: scaled Schoenfeld residual test "
          "(R's cox.zph)."),

@@ -392,7 +392,7 @@ def _forest_slides(deck: _Deck, pngs: list[bytes]) -> None:
     trimmed = trim_forest(pack.forest)[1]
     caption = (f"Squares: HR of {pack.forest.arm_a} vs {pack.forest.arm_b} (reference) with 95% CI, area by "
                "events; labels: events/patients per arm. Dashed line: all patients. Interaction p: "
-               "likelihood-ratio test. Exploratory: about 1 in 20 interaction tests is 'significant' by chance."
+               "Wald test of the arm × subgroup terms. Exploratory: about 1 in 20 interaction tests is 'significant' by chance."
                + (" Open diamonds: the IMET paper's published HRs." if pack.published else "")
                + (" Levels without patients in this subgroup are not shown." if trimmed else ""))
     for k, png in enumerate(pngs):

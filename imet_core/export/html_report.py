@@ -144,7 +144,7 @@ def build_html(pack: MeetingPack, *, progress: Progress | None = None) -> bytes:
         parts.append(_figure(pack.forest_figure(shown, font_size=16, estimates=True), "forest-figure"))
         parts.append(_notes([f"Squares: HR of {pack.forest.arm_a} vs {pack.forest.arm_b} (reference) with 95% CI, "
                              "area by events; labels: events/patients per arm. Dashed line: all patients. "
-                             "Interaction p: likelihood-ratio test of arm × subgroup terms. Exploratory: about "
+                             "Interaction p: Wald test of the arm × subgroup terms. Exploratory: about "
                              "1 in 20 interaction tests is 'significant' by chance alone."
                              + (" Open diamonds: the IMET paper's published HRs." if pack.published else "")
                              + (" Levels without patients in this subgroup are not drawn (they are in the "
