@@ -728,7 +728,7 @@ def run_benchmark(sizes: Sequence[int] = DEFAULT_SIZES, *, repeats: int = DEFAUL
                   cache_dir: Path = CACHE_DIR, isolated: bool = True, profile: bool = True,
                   browser: bool = True, browser_repeats: int | None = None,
                   phases: Iterable[str] = PHASES, phase_timeout_s: float = DEFAULT_PHASE_TIMEOUT_S,
-                  echo: Callable[[str], None] = print) -> dict[str, Any]:
+                  notes: Sequence[str] = (), echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the benchmark and return (and write to ``out``) its result.
 
     Parameters
@@ -752,6 +752,8 @@ def run_benchmark(sizes: Sequence[int] = DEFAULT_SIZES, *, repeats: int = DEFAUL
         Measure click-to-redraw latency in chromium at the smallest size.
     phases : iterable of str
         Subset of :data:`PHASES`.
+    notes : sequence of str
+        Sentences kept with the result (printed in the README section).
 
     Returns
     -------
@@ -768,6 +770,7 @@ def run_benchmark(sizes: Sequence[int] = DEFAULT_SIZES, *, repeats: int = DEFAUL
                    "phases": phases, "selections": [selection_label(s) for s in selections_for(repeats)],
                    "page_options": PAGE_OPTIONS},
         "load_average": {"start": load_average(), "samples": []}, "sizes": {}, "browser": None,
+        "notes": list(notes),
     }
     echo(f"machine: {describe_machine(result['machine'])}; load average {result['load_average']['start']}")
     for n in sizes:
@@ -1047,6 +1050,7 @@ def format_report(result: Mapping[str, Any]) -> str:
                 if result["code"]["uncommitted_measured_files"] else ""),
              *(["WARNING: the measured sources changed on disk during this run (shared working tree); "
                 "sizes may have measured different code."] if result.get("code_changed_during_run") else []),
+             *[f"Note: {note}" for note in result.get("notes", [])],
              "", markdown_table(result), "", browser_table(result.get("browser")), "", targets_table(result)]
     for text in (profile_text(result), page_profile_text(result)):
         if text:
@@ -1078,6 +1082,8 @@ def readme_section(result: Mapping[str, Any]) -> str:
         f"numpy {machine['versions']['numpy']}, pandas {machine['versions']['pandas']}, "
         f"lifelines {machine['versions'].get('lifelines')}. {load_text}.{changed}",
         "",
+        *[f"- {note}" for note in result.get("notes", [])],
+        *([""] if result.get("notes") else []),
         "Medians of repeated runs (`n=` runs); each filter change is a selection not computed before.",
         "", markdown_table(result), "", browser_table(result.get("browser")), "", targets_table(result), "",
     ]
@@ -1127,6 +1133,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", metavar="JSON", help="do not measure: print the report of an earlier run")
     parser.add_argument("--write-readme", action="store_true",
                         help="also replace the README's Performance section with this run's (or --report's) tables")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a sentence to keep with the result (JSON 'notes', README); with --report, "
+                             "added to that JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
     return parser
@@ -1140,6 +1149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.report:
         result = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        if args.note:
+            result["notes"] = [*result.get("notes", []), *args.note]
+            write_json(result, Path(args.report))
         print(format_report(result))
         if args.write_readme:
             update_readme(result)
@@ -1156,7 +1168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"unknown phase(s) {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}", file=sys.stderr)
         return 2
-    result = run_benchmark(sizes, repeats=args.repeats, budget_s=args.budget,
+    result = run_benchmark(sizes, repeats=args.repeats, budget_s=args.budget, notes=args.note,
                            out=Path(args.out) if args.out else None, cache_dir=Path(args.cache_dir),
                            isolated=not args.in_process, profile=not args.no_profile, browser=not args.no_browser,
                            browser_repeats=args.browser_repeats, phases=args.phases.split(","),
