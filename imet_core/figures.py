@@ -14,7 +14,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from imet_core.analysis import CoxView, ForestView, SurvivalView
 from imet_core.privacy import small_count_label, suppress_forest_table, suppress_risk_table
@@ -29,16 +28,47 @@ FONT_FAMILY = "Arial, Helvetica, sans-serif"
 MAX_CURVE_POINTS = 3000
 
 
-def style(fig: go.Figure, *, font_size: int = FONT_SIZE, height: int | None = None) -> go.Figure:
-    """The house style: white background, large readable type, thin axes."""
-    fig.update_layout(
-        template="simple_white", font=dict(family=FONT_FAMILY, size=font_size, color="#1B1F24"),
-        margin=dict(l=90, r=40, t=60, b=60), hoverlabel=dict(font_size=font_size - 1),
+AXIS = dict(showline=True, linecolor="#1B1F24", linewidth=1, ticks="outside", tickcolor="#1B1F24",
+            zeroline=False, showgrid=False, mirror=False)
+"""Axes of the house style (white background, a thin line and outside ticks, no clutter)."""
+
+
+def base_layout(*, font_size: int = FONT_SIZE, height: int | None = None) -> dict:
+    """The house style as a layout dict (no template: a figure's JSON stays small)."""
+    layout = dict(
+        font=dict(family=FONT_FAMILY, size=font_size, color="#1B1F24"), paper_bgcolor="white",
+        plot_bgcolor="white", margin=dict(l=90, r=40, t=60, b=60), hoverlabel=dict(font_size=font_size - 1),
         legend=dict(font=dict(size=font_size), bgcolor="rgba(255,255,255,0.8)"),
+        xaxis=dict(AXIS), yaxis=dict(AXIS), colorway=list(PALETTE),
     )
     if height:
-        fig.update_layout(height=height)
+        layout["height"] = height
+    return layout
+
+
+def style(fig: go.Figure, *, font_size: int = FONT_SIZE, height: int | None = None) -> go.Figure:
+    """Apply the house style to a figure built elsewhere (white background, large type, thin axes)."""
+    layout = base_layout(font_size=font_size, height=height)
+    layout.pop("xaxis"), layout.pop("yaxis")
+    fig.update_layout(**layout)
+    fig.update_xaxes(**AXIS)
+    fig.update_yaxes(**AXIS)
     return fig
+
+
+def _figure(data: list, layout: dict) -> go.Figure:
+    """Build a figure from plain dicts in one go. Plotly's per-call validation (add_trace,
+    add_annotation, update_*) costs far more than the drawing at dashboard sizes, so the builders
+    assemble dicts; tests re-validate every figure (``go.Figure(fig.to_dict())``)."""
+    return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def _v(values) -> list:
+    """A numpy array as a JSON-ready list (NaN -> None)."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f":
+        return [None if not math.isfinite(v) else v for v in array.tolist()]
+    return array.tolist()
 
 
 def arm_colours(levels: Sequence[str]) -> dict[str, str]:
@@ -80,9 +110,9 @@ def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = T
     times = view.risk_table["time"].drop_duplicates().to_numpy()
     n_arms = max(len(levels), 1)
     table_share = min(0.12 + 0.075 * n_arms, 0.45)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.17,
-                        row_heights=[1 - table_share, table_share])
+    gap = 0.17
     x_max = float(times.max()) if times.size else 1.0
+    data: list[dict] = []
     for a in levels:
         km = view.curves[a]
         tab = thin_curve(km.table)
@@ -96,63 +126,63 @@ def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = T
         if show_ci:
             band_x = np.concatenate([x, x[::-1]])
             band_y = np.concatenate([np.nan_to_num(hi, nan=np.nanmin(y)), np.nan_to_num(lo, nan=0.0)[::-1]])
-            fig.add_trace(go.Scatter(x=band_x, y=band_y, fill="toself", mode="lines", line=dict(width=0, shape="hv"),
-                                     fillcolor=_rgba(colour, 0.16), hoverinfo="skip", showlegend=False,
-                                     name=f"{a} 95% CI"), row=1, col=1)
-        custom = np.column_stack([lo, hi, at_risk])
-        fig.add_trace(go.Scatter(
-            x=x, y=y, mode="lines", line=dict(color=colour, width=3.5, shape="hv"), name=a,
-            customdata=custom,
+            data.append(dict(type="scatter", x=_v(band_x), y=_v(band_y), fill="toself", mode="lines",
+                             line=dict(width=0, shape="hv"), fillcolor=_rgba(colour, 0.16), hoverinfo="skip",
+                             showlegend=False, name=f"{a} 95% CI", xaxis="x", yaxis="y"))
+        custom = [[l, h, r] for l, h, r in zip(_v(lo), _v(hi), at_risk.tolist())]
+        data.append(dict(
+            type="scatter", x=_v(x), y=_v(y), mode="lines", line=dict(color=colour, width=3.5, shape="hv"),
+            name=a, customdata=custom, xaxis="x", yaxis="y",
             hovertemplate=(f"<b>{a}</b><br>%{{x:.1f}} months<br>survival %{{y:.3f}}"
                            "<br>95% CI %{customdata[0]:.3f}–%{customdata[1]:.3f}"
-                           "<br>at risk %{customdata[2]}<extra></extra>"),
-        ), row=1, col=1)
+                           "<br>at risk %{customdata[2]}<extra></extra>")))
         if show_censor:
             cens = km.table[km.table["censored"] > 0]
             if len(cens) > MAX_CURVE_POINTS:
                 cens = cens.iloc[np.linspace(0, len(cens) - 1, MAX_CURVE_POINTS).astype(int)]
-            fig.add_trace(go.Scatter(
-                x=cens["time"], y=cens["survival"], mode="markers", showlegend=False,
+            data.append(dict(
+                type="scatter", x=_v(cens["time"]), y=_v(cens["survival"]), mode="markers", showlegend=False,
                 marker=dict(symbol="line-ns-open", size=11, color=colour, line=dict(width=2, color=colour)),
-                name=f"{a} censored", hovertemplate=f"{a}: censored at %{{x:.1f}} months<extra></extra>",
-            ), row=1, col=1)
+                name=f"{a} censored", xaxis="x", yaxis="y",
+                hovertemplate=f"{a}: censored at %{{x:.1f}} months<extra></extra>"))
     # KMunicate table: one block per arm, rows at risk / events / censored
     y_labels, y_pos = [], []
     row_index = 0
     for a in view.levels:
         part = risk[risk["arm"] == a]
         for label, column in (("At risk", "at_risk"), ("Events", "events"), ("Censored", "censored")):
-            y = -row_index
-            fig.add_trace(go.Scatter(
-                x=part["time"], y=[y] * len(part), mode="text", showlegend=False,
-                text=[_count(v) for v in part[column]],
-                textfont=dict(size=font_size - 2, color=colours[a]), hoverinfo="skip",
-            ), row=2, col=1)
+            data.append(dict(type="scatter", x=_v(part["time"]), y=[-row_index] * len(part), mode="text",
+                             showlegend=False, text=[_count(v) for v in part[column]], xaxis="x2", yaxis="y2",
+                             textfont=dict(size=font_size - 2, color=colours[a]), hoverinfo="skip"))
             y_labels.append(f"{a}: {label.lower()}" if label == "At risk" else label)
-            y_pos.append(y)
+            y_pos.append(-row_index)
             row_index += 1
-    fig.update_yaxes(tickvals=y_pos, ticktext=y_labels, range=[-row_index + 0.5, 0.6], row=2, col=1,
-                     ticklabelstandoff=14,
-                     showline=False, ticks="", showgrid=False, zeroline=False,
-                     tickfont=dict(size=font_size - 3))
-    fig.update_xaxes(showticklabels=False, showline=False, ticks="", row=2, col=1)
-    fig.add_annotation(x=0, y=1.0, xref="paper", yref="y2 domain", yanchor="bottom", xanchor="left",
-                       text="<b>Number at risk</b> (cumulative events, censored)", showarrow=False,
-                       font=dict(size=font_size - 2), yshift=4)
-    fig.update_yaxes(title_text="Survival probability", range=[0, 1.02], tickformat=".0%", row=1, col=1,
-                     dtick=0.2, showgrid=True, gridcolor="#EEF1F4")
-    fig.update_xaxes(title_text=x_label or f"Months since {view.selection.endpoint_spec.origin}",
-                     range=[-x_max * 0.02, x_max * 1.03], tickvals=times, row=1, col=1,
-                     showticklabels=True)
-    fig.update_xaxes(range=[-x_max * 0.02, x_max * 1.03], tickvals=times, row=2, col=1)
+    x_range = [-x_max * 0.02, x_max * 1.03]
+    layout = base_layout(font_size=font_size, height=height)
+    layout.update(
+        xaxis=dict(AXIS, anchor="y", domain=[0, 1], range=x_range, tickvals=_v(times),
+                   title=dict(text=x_label or f"Months since {view.selection.endpoint_spec.origin}")),
+        yaxis=dict(AXIS, anchor="x", domain=[table_share + gap, 1], range=[0, 1.02], tickformat=".0%",
+                   dtick=0.2, showgrid=True, gridcolor="#EEF1F4", title=dict(text="Survival probability")),
+        xaxis2=dict(anchor="y2", domain=[0, 1], matches="x", range=x_range, tickvals=_v(times),
+                    showticklabels=False, showline=False, ticks="", showgrid=False, zeroline=False),
+        yaxis2=dict(anchor="x2", domain=[0, table_share], tickvals=y_pos, ticktext=y_labels,
+                    range=[-row_index + 0.5, 0.6], ticklabelstandoff=14, showline=False, ticks="",
+                    showgrid=False, zeroline=False, tickfont=dict(size=font_size - 3)),
+        legend=dict(font=dict(size=font_size), bgcolor="rgba(255,255,255,0.8)", orientation="h", x=1,
+                    xanchor="right", y=1.02, yanchor="bottom"),
+        hovermode="closest",
+        annotations=[dict(x=0, y=1.0, xref="paper", yref="y2 domain", yanchor="bottom", xanchor="left",
+                          text="<b>Number at risk</b> (cumulative events, censored)", showarrow=False,
+                          font=dict(size=font_size - 2), yshift=4)],
+    )
+    if title:
+        layout["title"] = dict(text=title)
     if hr_text:
-        fig.add_annotation(x=0.02, y=0.04, xref="x domain", yref="y domain", text=hr_text, showarrow=False,
-                           align="left", xanchor="left", yanchor="bottom", font=dict(size=font_size),
-                           bgcolor="rgba(255,255,255,0.85)")
-    style(fig, font_size=font_size, height=height)
-    fig.update_layout(legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"),
-                      title=dict(text=title) if title else None, hovermode="closest")
-    return fig
+        layout["annotations"].append(dict(
+            x=0.02, y=0.04, xref="x domain", yref="y domain", text=hr_text, showarrow=False, align="left",
+            xanchor="left", yanchor="bottom", font=dict(size=font_size), bgcolor="rgba(255,255,255,0.85)"))
+    return _figure(data, layout)
 
 
 def _at_risk_text(at_risk: np.ndarray, suppress_below: int | None) -> np.ndarray:
@@ -184,121 +214,131 @@ def forest_figure(view: ForestView, *, published: dict | None = None, font_size:
     table = view.table
     labels_table = table if suppress_below is None or table.empty else \
         suppress_forest_table(table, threshold=suppress_below)
-    fig = go.Figure()
     if table.empty:
-        return style(fig, font_size=font_size)
+        return _figure([], base_layout(font_size=font_size))
     labels, ys, header_rows = [], [], []
     y = 0
     previous = None
-    for index, r in table.iterrows():
-        if r["variable"] != previous and r["variable"] != "all":
-            p_int = r["p_interaction"]
-            head = f"<b>{r['variable_label']}</b>"
-            if np.isfinite(p_int):
-                head += f"   (interaction p = {_p(p_int)})"
+    variables = table["variable"].tolist()
+    for i, r in enumerate(table.itertuples(index=False)):
+        if r.variable != previous and r.variable != "all":
+            head = f"<b>{r.variable_label}</b>"
+            if np.isfinite(r.p_interaction):
+                head += f"   (interaction p = {_p(r.p_interaction)})"
             labels.append(head)
             ys.append(y)
             header_rows.append(y)
             y -= 1
-        previous = r["variable"]
-        shown = labels_table.loc[index]
+        previous = r.variable
+        shown = labels_table.iloc[i]
         n_text = f"{shown['events_a']}/{shown['n_a']} vs {shown['events_b']}/{shown['n_b']}"
-        name = "<b>All patients</b>" if r["variable"] == "all" else r["level_label"]
+        name = "<b>All patients</b>" if r.variable == "all" else r.level_label
         labels.append(f"{name}   {n_text}")
         ys.append(y)
         y -= 1
-    rows_y = [yy for yy in ys if yy not in header_rows]
+    header_set = set(header_rows)
+    ry = np.array([yy for yy in ys if yy not in header_set], dtype=float)
     ok = table["hr"].notna().to_numpy()
     events = (table["events_a"] + table["events_b"]).to_numpy(float)
     size = 8 + 16 * np.sqrt(events / max(events.max(), 1))
     hr = table["hr"].to_numpy(float)
     lo, hi = table["hr_lower"].to_numpy(float), table["hr_upper"].to_numpy(float)
-    ry = np.array(rows_y)
-    fig.add_trace(go.Scatter(
-        x=hr[ok], y=ry[ok], mode="markers", name=f"HR {view.arm_a} vs {view.arm_b}",
-        marker=dict(symbol="square", size=size[ok], color=PALETTE[0]),
-        error_x=dict(type="data", symmetric=False, array=(hi - hr)[ok], arrayminus=(hr - lo)[ok],
+    p = table["p"].to_numpy(float)
+    data = [dict(
+        type="scatter", x=_v(hr[ok]), y=_v(ry[ok]), mode="markers", name=f"HR {view.arm_a} vs {view.arm_b}",
+        marker=dict(symbol="square", size=_v(size[ok]), color=PALETTE[0]),
+        error_x=dict(type="data", symmetric=False, array=_v((hi - hr)[ok]), arrayminus=_v((hr - lo)[ok]),
                      thickness=2.5, width=0, color=PALETTE[0]),
-        customdata=np.column_stack([lo[ok], hi[ok], table["p"].to_numpy(float)[ok]]),
+        customdata=[[a, b, c] for a, b, c in zip(_v(lo[ok]), _v(hi[ok]), _v(p[ok]))],
         hovertemplate="HR %{x:.2f} (95% CI %{customdata[0]:.2f}–%{customdata[1]:.2f}), p %{customdata[2]:.3g}<extra></extra>",
-    ))
+    )]
     missing = ~ok
     if missing.any():
-        fig.add_trace(go.Scatter(x=[1.0] * int(missing.sum()), y=ry[missing], mode="text",
-                                 text=["too few events"] * int(missing.sum()), showlegend=False,
-                                 textfont=dict(size=font_size - 3, color="#6B7280"), hoverinfo="skip"))
+        data.append(dict(type="scatter", x=[1.0] * int(missing.sum()), y=_v(ry[missing]), mode="text",
+                         text=["too few events"] * int(missing.sum()), showlegend=False,
+                         textfont=dict(size=font_size - 3, color="#6B7280"), hoverinfo="skip"))
     if published:
         px, py, plo, phi = [], [], [], []
         for (variable, level), value in published.items():
-            match = table.index[(table["variable"] == variable) & (table["level"] == level)]
+            match = np.nonzero((table["variable"] == variable).to_numpy() & (table["level"] == level).to_numpy())[0]
             if len(match):
-                i = list(table.index).index(match[0])
                 px.append(value["hr"]); plo.append(value["ci"][0]); phi.append(value["ci"][1])
-                py.append(rows_y[i] - 0.32)
+                py.append(float(ry[match[0]]) - 0.32)
         if px:
             px_a = np.array(px)
-            fig.add_trace(go.Scatter(
-                x=px_a, y=py, mode="markers", name="Published (IMET paper)",
+            data.append(dict(
+                type="scatter", x=px, y=py, mode="markers", name="Published (IMET paper)",
                 marker=dict(symbol="diamond-open", size=13, color=PALETTE[1], line=dict(width=2.5)),
-                error_x=dict(type="data", symmetric=False, array=np.array(phi) - px_a,
-                             arrayminus=px_a - np.array(plo), thickness=1.5, width=0, color=PALETTE[1]),
-                hovertemplate="Published HR %{x:.2f}<extra></extra>",
-            ))
+                error_x=dict(type="data", symmetric=False, array=_v(np.array(phi) - px_a),
+                             arrayminus=_v(px_a - np.array(plo)), thickness=1.5, width=0, color=PALETTE[1]),
+                hovertemplate="Published HR %{x:.2f}<extra></extra>"))
+    shapes = [dict(type="line", xref="x", yref="paper", x0=1.0, x1=1.0, y0=0, y1=1,
+                   line=dict(color="#374151", width=1.5))]
     overall = table.loc[table["variable"] == "all", "hr"]
-    fig.add_vline(x=1.0, line=dict(color="#374151", width=1.5))
     if len(overall) and np.isfinite(overall.iloc[0]):
-        fig.add_vline(x=float(overall.iloc[0]), line=dict(color=PALETTE[0], width=1.5, dash="dash"))
+        shapes.append(dict(type="line", xref="x", yref="paper", x0=float(overall.iloc[0]),
+                           x1=float(overall.iloc[0]), y0=0, y1=1,
+                           line=dict(color=PALETTE[0], width=1.5, dash="dash")))
     finite = np.concatenate([lo[ok & np.isfinite(lo)], hi[ok & np.isfinite(hi)], [0.5, 2.0]])
     x_lo = max(float(np.nanmin(finite)) * 0.8, 0.01)
     x_hi = min(float(np.nanmax(finite)) * 1.25, 100.0)
-    fig.update_xaxes(type="log", range=[math.log10(x_lo), math.log10(x_hi)],
-                     title_text=f"Hazard ratio ({view.arm_a} vs {view.arm_b}), log scale",
-                     tickvals=[v for v in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20) if x_lo <= v <= x_hi],
-                     showgrid=True, gridcolor="#EEF1F4")
-    fig.add_annotation(x=0.0, y=1.0, xref="paper", yref="paper", yanchor="bottom", xanchor="left",
-                       text=f"← favours {view.arm_a}", showarrow=False, font=dict(size=font_size - 2))
-    fig.add_annotation(x=1.0, y=1.0, xref="paper", yref="paper", yanchor="bottom", xanchor="right",
-                       text=f"favours {view.arm_b} →", showarrow=False, font=dict(size=font_size - 2))
-    fig.update_yaxes(tickvals=ys, ticktext=labels, range=[y + 0.5, 0.7], showgrid=False, ticks="",
-                     showline=False, automargin=True)
+    small = font_size - 2
+    annotations = [
+        dict(x=0.0, y=1.0, xref="paper", yref="paper", yanchor="bottom", xanchor="left",
+             text=f"← favours {view.arm_a}", showarrow=False, font=dict(size=small)),
+        dict(x=1.0, y=1.0, xref="paper", yref="paper", yanchor="bottom", xanchor="right",
+             text=f"favours {view.arm_b} →", showarrow=False, font=dict(size=small)),
+        dict(x=1.0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
+             text="<b>HR (95% CI)</b>", xshift=12, font=dict(size=small)),
+    ]
     # HR (95% CI) as a text column right of the plot, as forest plots in trial reports print it
-    for yy, h, l, u in zip(ry, hr, lo, hi):
-        text = f"{h:.2f} ({l:.2f}–{u:.2f})" if np.isfinite(h) else "–"
-        fig.add_annotation(x=1.0, y=yy, xref="paper", yref="y", xanchor="left", showarrow=False,
-                           text=text, xshift=12, font=dict(size=font_size - 2))
-    fig.add_annotation(x=1.0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
-                       showarrow=False, text="<b>HR (95% CI)</b>", xshift=12, font=dict(size=font_size - 2))
-    height = max(420, 34 * len(ys) + 160)
-    style(fig, font_size=font_size, height=height)
-    fig.update_layout(title=dict(text=title) if title else None,
-                      legend=dict(orientation="h", x=1, xanchor="right", y=-0.08, yanchor="top"),
-                      margin=dict(l=20, r=190, t=70, b=110))
-    return fig
+    for yy, h, l, u in zip(ry.tolist(), hr.tolist(), lo.tolist(), hi.tolist()):
+        text = f"{h:.2f} ({l:.2f}–{u:.2f})" if math.isfinite(h) else "–"
+        annotations.append(dict(x=1.0, y=yy, xref="paper", yref="y", xanchor="left", showarrow=False,
+                                text=text, xshift=12, font=dict(size=small)))
+    layout = base_layout(font_size=font_size, height=max(420, 34 * len(ys) + 160))
+    layout.update(
+        xaxis=dict(AXIS, type="log", range=[math.log10(x_lo), math.log10(x_hi)],
+                   title=dict(text=f"Hazard ratio ({view.arm_a} vs {view.arm_b}), log scale"),
+                   tickvals=[v for v in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20) if x_lo <= v <= x_hi],
+                   showgrid=True, gridcolor="#EEF1F4"),
+        yaxis=dict(AXIS, tickvals=ys, ticktext=labels, range=[y + 0.5, 0.7], showgrid=False, ticks="",
+                   showline=False, automargin=True),
+        legend=dict(font=dict(size=font_size), bgcolor="rgba(255,255,255,0.8)", orientation="h", x=1,
+                    xanchor="right", y=-0.08, yanchor="top"),
+        margin=dict(l=20, r=190, t=70, b=110), shapes=shapes, annotations=annotations)
+    if title:
+        layout["title"] = dict(text=title)
+    del variables
+    return _figure(data, layout)
 
 
 def cox_forest_figure(view: CoxView, *, adjusted: bool = False, font_size: int = FONT_SIZE) -> go.Figure:
     """Table 2 as a forest plot (univariable, or adjusted HRs of the multivariable model)."""
     cols = ("hr_adj", "hr_adj_lower", "hr_adj_upper") if adjusted else ("hr", "hr_lower", "hr_upper")
     t = view.table.dropna(subset=[cols[0]])
-    fig = go.Figure()
     if t.empty:
-        return style(fig, font_size=font_size)
-    labels = [f"{r['label']}: {r['level_label']} vs {r['reference_label']}" if r["level_label"] and
-              r["variable"] not in ("mdfi_gt_24", "age_lt_55", "hr_positive", "her2_positive")
-              else r["label"] for _, r in t.iterrows()]
+        return _figure([], base_layout(font_size=font_size))
+    labels = [f"{r.label}: {r.level_label} vs {r.reference_label}" if r.level_label and
+              r.variable not in ("mdfi_gt_24", "age_lt_55", "hr_positive", "her2_positive")
+              else r.label for r in t.itertuples(index=False)]
     y = -np.arange(len(t))
     hr, lo, hi = (t[c].to_numpy(float) for c in cols)
-    fig.add_trace(go.Scatter(x=hr, y=y, mode="markers", marker=dict(symbol="square", size=13, color=PALETTE[0]),
-                             error_x=dict(type="data", symmetric=False, array=hi - hr, arrayminus=hr - lo,
-                                          thickness=2.5, width=0), showlegend=False,
-                             hovertemplate="HR %{x:.2f}<extra></extra>"))
-    fig.add_vline(x=1.0, line=dict(color="#374151", width=1.5))
+    data = [dict(type="scatter", x=_v(hr), y=_v(y), mode="markers",
+                 marker=dict(symbol="square", size=13, color=PALETTE[0]),
+                 error_x=dict(type="data", symmetric=False, array=_v(hi - hr), arrayminus=_v(hr - lo),
+                              thickness=2.5, width=0), showlegend=False,
+                 hovertemplate="HR %{x:.2f}<extra></extra>")]
     finite = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)], [0.5, 2.0]])
     ticks = [v for v in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if finite.min() * 0.8 <= v <= finite.max() * 1.25]
-    fig.update_xaxes(type="log", title_text="Hazard ratio (log scale)", showgrid=True, gridcolor="#EEF1F4",
-                     tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
-    fig.update_yaxes(tickvals=y, ticktext=labels, showgrid=False, ticks="", automargin=True)
-    return style(fig, font_size=font_size, height=max(360, 40 * len(t) + 140))
+    layout = base_layout(font_size=font_size, height=max(360, 40 * len(t) + 140))
+    layout.update(
+        xaxis=dict(AXIS, type="log", title=dict(text="Hazard ratio (log scale)"), showgrid=True,
+                   gridcolor="#EEF1F4", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks]),
+        yaxis=dict(AXIS, tickvals=_v(y), ticktext=labels, showgrid=False, ticks="", automargin=True),
+        shapes=[dict(type="line", xref="x", yref="paper", x0=1.0, x1=1.0, y0=0, y1=1,
+                     line=dict(color="#374151", width=1.5))])
+    return _figure(data, layout)
 
 
 def _p(p: float) -> str:
