@@ -56,7 +56,9 @@ class _Arrays:
 
     def __init__(self, frame: pd.DataFrame, rows: np.ndarray, arm: np.ndarray, levels: Sequence[str],
                  reference: str, time: str, event: str, n_without_arm: int = 0):
-        self.frame = frame
+        # a weak reference: the memo below must never keep a registry (e.g. a replaced upload)
+        # alive; views use these arrays while their caller still holds the frame
+        self._frame_ref = weakref.ref(frame)
         self.rows = rows
         self.arm = arm
         self.levels = tuple(levels)
@@ -68,6 +70,13 @@ class _Arrays:
 
     def __len__(self) -> int:
         return int(self.rows.size)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        frame = self._frame_ref()
+        if frame is None:
+            raise RuntimeError("the registry these arrays were taken from no longer exists")
+        return frame
 
     def has(self, name: str) -> bool:
         return name in self.frame.columns

@@ -67,3 +67,20 @@ def test_bad_input_raises_clear_error():
         sv.kaplan_meier([1, 2], [1, 0], entry=[1, 0])
     with pytest.raises(sv.SurvivalInputError, match="0/1"):
         sv.kaplan_meier([1, 2], [2, 0])
+
+
+def test_thinned_km_curve_is_the_same_picture():
+    """A long curve is drawn with a few thousand points, off by less than 1/2000 of the axis
+    anywhere (tolerance: 1/2000 in survival at every original time)."""
+    from imet_core.figures import MAX_CURVE_POINTS, thin_curve
+    rng = np.random.default_rng(0)
+    n = 100_000
+    time = np.round(rng.exponential(60, n) * 30.4375) / 30.4375
+    km = sv.kaplan_meier(time, (rng.random(n) < 0.5).astype(float))
+    thinned = thin_curve(km.table)
+    assert len(km.table) > MAX_CURVE_POINTS
+    assert len(thinned) <= 1.5 * MAX_CURVE_POINTS
+    full_t, full_s = km.table["time"].to_numpy(), km.table["survival"].to_numpy()
+    drawn = thinned["survival"].to_numpy()[np.searchsorted(thinned["time"].to_numpy(), full_t, side="right") - 1]
+    assert np.abs(drawn - full_s).max() < 1 / 2000
+    assert thinned["time"].iloc[-1] == full_t[-1]
