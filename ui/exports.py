@@ -78,7 +78,7 @@ def figure_downloads(fig: go.Figure, *, name: str, ctx, view=None, width: int | 
     from imet_core.export import images
 
     footer = export_footer(ctx, view)
-    figure = go.Figure(fig)  # the page may change its own figure later; keep this one
+    figure = fig  # the export copies it on click (images.prepare_figure); pages never change it after
     kwargs = {"width": width or images.EXPORT_WIDTH, "height": height}
     stem = file_stem(name, ctx)
 

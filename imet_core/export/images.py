@@ -292,7 +292,7 @@ def prepare_figure(figure: go.Figure, *, width: int = EXPORT_WIDTH, height: int 
     """
     fig = go.Figure(figure) if copy else figure
     height = int(height or fig.layout.height or DEFAULT_HEIGHT)
-    if not fig.layout.template or not fig.layout.font.family:
+    if not fig.layout.font.family:  # a figure not built by imet_core.figures: give it the house style
         style(fig, font_size=int(fig.layout.font.size or FONT_SIZE))
     if footer is not None:
         height += FOOTER_MARGIN
