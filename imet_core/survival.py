@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 __all__ = [
     "KaplanMeierResult",
@@ -680,7 +680,7 @@ def cox_regression(frame: pd.DataFrame, *, time: str, event: str, covariates: Se
     # Centre covariates for numerical stability (R does the same); coefficients are unchanged.
     centre = np.average(x, axis=0, weights=w) if w.sum() > 0 else x.mean(axis=0)
     xc = x - centre
-    problem = _CoxProblem(t, d, e, w, s, xc, ties, aggregate=not robust)
+    problem = _CoxProblem(t, d, e, w, s, xc, ties, aggregate=not robust, closed_form=not robust)
     fit = _newton_raphson(problem, max_iter)
     beta, loglik, loglik0, naive_var = fit.beta, fit.loglik, fit.loglik_null, fit.var
     converged, iterations, warnings = fit.converged, fit.iterations, fit.warnings
@@ -739,22 +739,35 @@ class CoxFit:
 
 
 def cox_fit_arrays(time: np.ndarray, event: np.ndarray, x: np.ndarray, *, entry: np.ndarray | None = None,
-                   ties: str = "efron", alpha: float = 0.05, ph_terms: dict | None = None) -> CoxFit:
+                   ties: str = "efron", alpha: float = 0.05, ph_terms: dict | None = None,
+                   time_codes: np.ndarray | None = None, time_grid: np.ndarray | None = None) -> CoxFit:
     """Cox regression on float arrays (time, 0/1 event, n x p covariates), as :func:`cox_regression`.
 
     Inputs must be finite with entry < time; callers validate. With ``ph_terms`` (term name ->
     column indices) the result's ``ph`` holds cox.zph's test per term and GLOBAL.
+
+    ``time_codes`` / ``time_grid`` (no entry): the rows' times given as indices into a sorted
+    grid of distinct times (``np.unique(..., return_inverse=True)`` done once by the caller). A
+    registry's dashboard fits dozens of models on subsets of the same rows; with the codes no
+    fit sorts its rows again (the risk sets, the aggregation of identical rows and cox.zph's
+    time transform all become counting on the grid). Same numbers either way (tested).
     Returns :class:`CoxFit`.
     """
     t = np.asarray(time, dtype=float)
     d = np.asarray(event, dtype=float)
     x = np.asarray(x, dtype=float).reshape(t.shape[0], -1)
     e = None if entry is None else np.asarray(entry, dtype=float)
-    t, e = _timefix(t, e)
+    grid = None
+    if time_codes is not None and time_grid is not None and e is None:
+        grid, codes = _fixed_grid(np.asarray(time_grid, dtype=float), np.asarray(time_codes, dtype=np.int64))
+        t = grid[codes]
+    else:
+        t, e = _timefix(t, e)
+        codes = None
     w = np.ones(t.shape[0])
     s = np.zeros(t.shape[0], dtype=int)
     xc = x - x.mean(axis=0)
-    problem = _CoxProblem(t, d, e, w, s, xc, ties, aggregate=True)
+    problem = _CoxProblem(t, d, e, w, s, xc, ties, aggregate=True, codes=codes, grid=grid)
     fit = _newton_raphson(problem, 30)
     beta, loglik, loglik0, warnings = fit.beta, fit.loglik, fit.loglik_null, fit.warnings
     se = np.sqrt(np.abs(np.diag(fit.var)))
@@ -765,15 +778,40 @@ def cox_fit_arrays(time: np.ndarray, event: np.ndarray, x: np.ndarray, *, entry:
         return CoxFit(coef=beta, se=se, hr=np.exp(beta), hr_lower=np.exp(beta - z * se),
                       hr_upper=np.exp(beta + z * se), z=zstat, p=p, log_likelihood=float(loglik),
                       log_likelihood_null=float(loglik0), n=int(t.shape[0]), n_events=int(d.sum()),
-                      warnings=tuple(warnings), var=fit.var, ph=_fit_ph(problem, t, d, e, beta, ph_terms))
+                      warnings=tuple(warnings), var=fit.var,
+                      ph=_fit_ph(problem, t, d, e, beta, ph_terms, codes, grid))
 
 
-def _fit_ph(problem, t, d, e, beta, ph_terms) -> dict | None:
+def _fit_ph(problem, t, d, e, beta, ph_terms, codes=None, grid=None) -> dict | None:
     if ph_terms is None:
         return None
     names = [f"x{j}" for j in range(beta.size)]
     terms = {term: [names[j] for j in cols] for term, cols in ph_terms.items()}
-    return _zph_table(problem, t, d, e, beta, names, terms, "km")
+    g = None if codes is None else _km_transform_on_grid(codes, d, grid.size)
+    return _zph_table(problem, t, d, e, beta, names, terms, "km", g_grid=g)
+
+
+def _fixed_grid(grid: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R's timefix on a grid of distinct times, carried over to the codes."""
+    (fixed,) = _timefix(grid)
+    if fixed is grid or np.array_equal(fixed, grid):
+        return grid, codes
+    merged, inverse = np.unique(fixed, return_inverse=True)
+    return merged, inverse[codes]
+
+
+def _km_transform_on_grid(codes: np.ndarray, d: np.ndarray, size: int) -> np.ndarray:
+    """cox.zph's "km" time transform, g = 1 - S(t-) minus its mean over the events, at every
+    grid time, from counts on the grid (the unweighted KM of all rows, as R)."""
+    at_grid = np.bincount(codes, minlength=size).astype(float)
+    deaths = np.bincount(codes, weights=d, minlength=size)
+    at_risk = np.cumsum(at_grid[::-1])[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(deaths > 0, (at_risk - deaths) / at_risk, 1.0)
+    before = np.concatenate([[1.0], np.cumprod(factor)[:-1]])
+    transformed = 1 - before
+    mean = float((deaths * transformed).sum() / deaths.sum())
+    return transformed - mean
 
 
 _Z95 = 1.959963984540054  # qnorm(0.975)
@@ -867,24 +905,42 @@ class _CoxProblem:
 
     AGGREGATE_ABOVE = 20_000
 
-    def __init__(self, t, d, e, w, s, x, ties, aggregate: bool = False):
+    SMALL_TIES = 8  # tied deaths up to this many are expanded term by term (Efron's r = 0..d-1)
+
+    def __init__(self, t, d, e, w, s, x, ties, aggregate: bool = False, codes=None, grid=None,
+                 closed_form: bool = True):
         self.p = x.shape[1]
         self.efron = ties == "efron"
+        # Efron's sums over r = 0..d-1 at a time with many tied deaths have closed forms in the
+        # digamma / trigamma / log-gamma functions (see _efron_sums); the score residuals of the
+        # robust variance need the term-by-term expansion, so they switch this off.
+        self.closed_form = closed_form
         self.parts = []
         strata = np.unique(s)
         for stratum in strata:
             rows = np.nonzero(s == stratum)[0] if strata.size > 1 else np.arange(t.size)
-            part = self._stratum_part(rows, t, d, e, w, x, aggregate)
+            part = self._stratum_part(rows, t, d, e, w, x, aggregate,
+                                      None if codes is None else codes[rows], grid)
             if part is not None:
                 self.parts.append(part)
 
-    def _stratum_part(self, rows, t, d, e, w, x, aggregate):
+    def _stratum_part(self, rows, t, d, e, w, x, aggregate, codes=None, grid=None):
         t_r, d_r = t[rows], d[rows]
-        etimes = _sorted_unique(t_r[d_r > 0])
-        m = etimes.size
-        if m == 0:
-            return None
-        hi = np.searchsorted(etimes, t_r, side="right")           # event times <= stop
+        event_grid = None
+        if codes is not None:  # times as indices into a sorted grid: count instead of sort
+            is_event_time = np.bincount(codes[d_r > 0], minlength=grid.size) > 0
+            event_grid = np.nonzero(is_event_time)[0]
+            etimes = grid[event_grid]
+            m = etimes.size
+            if m == 0:
+                return None
+            hi = np.cumsum(is_event_time)[codes]                  # event times <= stop
+        else:
+            etimes = _sorted_unique(t_r[d_r > 0])
+            m = etimes.size
+            if m == 0:
+                return None
+            hi = np.searchsorted(etimes, t_r, side="right")       # event times <= stop
         lo = (np.zeros(rows.size, dtype=np.int64) if e is None
               else np.searchsorted(etimes, e[rows], side="right"))  # event times <= entry
         active = np.nonzero(hi > lo)[0]  # rows at risk at some event time
@@ -910,8 +966,13 @@ class _CoxProblem:
         ev = np.nonzero(dead)[0]
         inv = hi[ev] - 1  # a death's stop time is an event time: the last one <= stop
         ndead = np.bincount(inv, weights=count[ev], minlength=m)
-        # Efron expansion: one (time, r) pair per original death, r = 0..d-1.
+        # Efron expansion: one (time, r) pair per original death, r = 0..d-1, except at times
+        # with many tied deaths, whose sums over r are taken in closed form.
         nd_int = ndead.astype(np.int64)
+        big = np.nonzero(nd_int > self.SMALL_TIES)[0] if self.closed_form else np.zeros(0, dtype=np.int64)
+        if big.size:
+            nd_int = nd_int.copy()
+            nd_int[big] = 0
         pair_time = np.repeat(np.arange(m), nd_int)
         starts = np.concatenate([[0], np.cumsum(nd_int)[:-1]])
         pair_r = (np.arange(pair_time.size) - starts[pair_time]).astype(float)
@@ -927,7 +988,8 @@ class _CoxProblem:
                 "inv": inv, "ndead": ndead, "pair_time": pair_time, "pair_r": pair_r, "frac": frac,
                 "meanwt": meanwt, "meanwt_k": meanwt[pair_time], "w_ev": w_ev, "x_ev": x_ev,
                 "wx_ev": (w_ev[:, None] * x_ev).sum(axis=0), "hi_pos": hi_pos, "lo_order": lo_order,
-                "lo_pos": lo_pos, "row_map": row_map}
+                "lo_pos": lo_pos, "row_map": row_map, "event_grid": event_grid,
+                "big": big, "nd_big": ndead[big], "meanwt_big": meanwt[big]}
 
     @property
     def aggregated(self) -> bool:
@@ -976,9 +1038,19 @@ class _CoxProblem:
         k, frac = part["pair_time"], part["frac"]
         denom = s0[k] - frac * d_s0[k]
         xbar = (s1[k] - frac[:, None] * d_s1[k]) / denom[:, None]
-        return {"eta": eta, "rel": rel, "risk": risk, "shift": shift, "w_ev": part["w_ev"],
-                "x_ev": part["x_ev"], "rel_ev": rel_ev, "risk_ev": risk_ev, "meanwt": part["meanwt"],
-                "k": k, "frac": frac, "denom": denom, "xbar": xbar}
+        pc = {"eta": eta, "rel": rel, "risk": risk, "shift": shift, "w_ev": part["w_ev"],
+              "x_ev": part["x_ev"], "rel_ev": rel_ev, "risk_ev": risk_ev, "meanwt": part["meanwt"],
+              "k": k, "frac": frac, "denom": denom, "xbar": xbar}
+        big = part["big"]
+        if big.size:
+            nd = part["nd_big"]
+            a, A = s0[big], s1[big]
+            if self.efron:
+                b, B = d_s0[big] / nd, d_s1[big] / nd[:, None]
+            else:
+                b, B = np.zeros(big.size), np.zeros_like(A)
+            pc["closed"] = dict(a=a, A=A, b=b, B=B, nd=nd, **_efron_sums(a, b, nd))
+        return pc
 
     def evaluate(self, beta, need_derivatives: bool = True):
         loglik = 0.0
@@ -988,9 +1060,15 @@ class _CoxProblem:
             pc = self._pieces(part, beta)
             mk = part["meanwt_k"]
             loglik += float(part["wx_ev"] @ beta - mk @ (np.log(pc["denom"]) + pc["shift"]))
+            closed = pc.get("closed")
+            if closed is not None:
+                mb = part["meanwt_big"]
+                loglik -= float(mb @ (closed["L"] + closed["nd"] * pc["shift"]))
             if not need_derivatives:
                 continue
             grad += part["wx_ev"] - mk @ pc["xbar"]
+            if closed is not None:
+                grad -= part["meanwt_big"] @ _closed_xbar_sum(closed)
             info += self._information(part, pc)
         if not need_derivatives:
             return loglik, None, None
@@ -1003,6 +1081,11 @@ class _CoxProblem:
         mk_over = part["meanwt_k"] / denom
         c = np.bincount(k, weights=mk_over, minlength=m)
         c_frac = np.bincount(k, weights=mk_over * frac, minlength=m)
+        closed = pc.get("closed")
+        if closed is not None:  # sum_r 1/denom = H1 and sum_r (r/d)/denom = R1/d at many ties
+            mb = part["meanwt_big"]
+            c[part["big"]] += mb * closed["H1"]
+            c_frac[part["big"]] += mb * closed["R1"] / closed["nd"]
         cum_c = np.concatenate([[0.0], np.cumsum(c)])
         a = pc["risk"] * (cum_c[part["hi"]] - cum_c[part["lo"]])
         x = part["x"]
@@ -1011,6 +1094,8 @@ class _CoxProblem:
         info -= pc["x_ev"].T @ (pc["x_ev"] * b[:, None])
         xbar = pc["xbar"]
         info -= xbar.T @ (xbar * part["meanwt_k"][:, None])
+        if closed is not None:
+            info -= np.einsum("k,kij->ij", part["meanwt_big"], _closed_xbar_outer(closed))
         return info
 
     # ---- score residuals (coxscore2.c / agscore2.c), used by the robust variance ----
@@ -1065,10 +1150,17 @@ class _CoxProblem:
             xbar = pc["xbar"]
             second = (s2[k] - frac[:, None, None] * d2[k]) / denom[:, None, None] \
                 - xbar[:, :, None] * xbar[:, None, :]
-            v = np.zeros((m, p, p))
-            np.add.at(v, k, meanwt[k][:, None, None] * second)
+            weighted = (meanwt[k][:, None, None] * second).reshape(k.size, p * p)
+            v = _bincount_columns(k, weighted, m).reshape(m, p, p)
             u = _bincount_columns(inv, pc["w_ev"][:, None] * pc["x_ev"], m)
             u -= _bincount_columns(k, meanwt[k][:, None] * xbar, m)
+            closed = pc.get("closed")
+            if closed is not None:  # many tied deaths: the same sums over r in closed form
+                big, mb, c = part["big"], part["meanwt_big"], closed
+                sum_second = (s2[big] * c["H1"][:, None, None] - d2[big] / c["nd"][:, None, None]
+                              * c["R1"][:, None, None] - _closed_xbar_outer(c))
+                v[big] += mb[:, None, None] * sum_second
+                u[big] -= mb[:, None] * _closed_xbar_sum(c)
             out_t.append(part["etimes"]); out_v.append(v); out_u.append(u)
         return np.concatenate(out_t), np.concatenate(out_v), np.concatenate(out_u)
 
@@ -1095,6 +1187,55 @@ def _interval_sums(lo: np.ndarray, hi: np.ndarray, values: np.ndarray, m: int) -
     """out[k] = sum of values[i] over rows with lo_i <= k < hi_i (difference array)."""
     diff = np.bincount(lo, weights=values, minlength=m + 1) - np.bincount(hi, weights=values, minlength=m + 1)
     return np.cumsum(diff)[:m]
+
+
+def _efron_sums(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> dict:
+    """Efron's sums over r = 0..d-1 of the tied-death denominators a - r b, in closed form.
+
+    With z = a / b: sum 1/(a - rb) = (psi(z+1) - psi(z-d+1)) / b, sum 1/(a - rb)^2 =
+    (psi1(z-d+1) - psi1(z+1)) / b^2 and sum log(a - rb) = d log b + lgamma(z+1) - lgamma(z-d+1)
+    (telescoping sums of the digamma / trigamma / log-gamma recurrences, Abramowitz & Stegun
+    6.3.5, 6.4.6, 6.1.15); the r-weighted sums follow from r = (a - (a - rb)) / b. z >= d always,
+    because the risk set contains the dying. b = 0 (Breslow, or dying with zero weight) gives
+    d/a, d/a^2 and d log a.
+
+    Returns H1 = sum 1/den, H2 = sum 1/den^2, R1 = sum r/den, R2 = sum r/den^2,
+    R3 = sum r^2/den^2 and L = sum log den.
+    """
+    d = d.astype(float)
+    H1 = d / a
+    H2 = d / a ** 2
+    R1 = np.zeros_like(a)
+    R2 = np.zeros_like(a)
+    R3 = np.zeros_like(a)
+    L = d * np.log(a)
+    tied = b > 0
+    if tied.any():
+        at, bt, dt = a[tied], b[tied], d[tied]
+        z = at / bt
+        h1 = (special.digamma(z + 1) - special.digamma(z - dt + 1)) / bt
+        h2 = (special.polygamma(1, z - dt + 1) - special.polygamma(1, z + 1)) / bt ** 2
+        H1[tied], H2[tied] = h1, h2
+        R1[tied] = (at * h1 - dt) / bt
+        R2[tied] = (at * h2 - h1) / bt
+        R3[tied] = (at ** 2 * h2 - 2 * at * h1 + dt) / bt ** 2
+        L[tied] = dt * np.log(bt) + special.gammaln(z + 1) - special.gammaln(z - dt + 1)
+    return {"H1": H1, "H2": H2, "R1": R1, "R2": R2, "R3": R3, "L": L}
+
+
+def _closed_xbar_sum(c: dict) -> np.ndarray:
+    """sum_r xbar_r = sum_r (A - rB)/(a - rb) = A H1 - B R1, per time (rows) and covariate."""
+    return c["A"] * c["H1"][:, None] - c["B"] * c["R1"][:, None]
+
+
+def _closed_xbar_outer(c: dict) -> np.ndarray:
+    """sum_r xbar_r xbar_r' = A A' H2 - (A B' + B A') R2 + B B' R3, per time."""
+    A, B = c["A"], c["B"]
+    AA = A[:, :, None] * A[:, None, :]
+    AB = A[:, :, None] * B[:, None, :]
+    BB = B[:, :, None] * B[:, None, :]
+    return (AA * c["H2"][:, None, None] - (AB + AB.transpose(0, 2, 1)) * c["R2"][:, None, None]
+            + BB * c["R3"][:, None, None])
 
 
 def _bincount_columns(index: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
@@ -1292,9 +1433,14 @@ def proportional_hazards_test(fit: CoxResult, transform: str = "km", *,
 
 
 def _zph_table(problem: "_CoxProblem", t: np.ndarray, d: np.ndarray, e: np.ndarray | None,
-               coef: np.ndarray, covariates: list, terms: dict | None, transform: str) -> dict:
+               coef: np.ndarray, covariates: list, terms: dict | None, transform: str,
+               g_grid: np.ndarray | None = None) -> dict:
     """cox.zph's score test (survival 3.x) from a fitted problem; see proportional_hazards_test.
     Returns {term: (chisq, df, p)} with "GLOBAL" last."""
+    if g_grid is not None:  # precomputed on a time grid (cox_fit_arrays with time codes)
+        etimes, v, u = problem.event_time_terms(coef)
+        g = g_grid[problem.parts[0]["event_grid"]]
+        return _zph_from_terms(v, u, g, coef, covariates, terms)
     if transform == "km":
         ktimes, ksurv = _km_curve(t, d, e)
         idx = np.searchsorted(ktimes, t, side="left")  # number of KM times strictly below t
@@ -1314,6 +1460,12 @@ def _zph_table(problem: "_CoxProblem", t: np.ndarray, d: np.ndarray, e: np.ndarr
     event_g = ttimes[d > 0] - gmean
     order = np.argsort(event_t, kind="stable")
     g = event_g[order][np.searchsorted(event_t[order], etimes)]
+    return _zph_from_terms(v, u, g, coef, covariates, terms)
+
+
+def _zph_from_terms(v: np.ndarray, u: np.ndarray, g: np.ndarray, coef: np.ndarray, covariates: list,
+                    terms: dict | None) -> dict:
+    """The score test of x * g(t) terms from per-event-time information and score (cox.zph)."""
     p = coef.size
     imat = np.zeros((2 * p, 2 * p))
     imat[:p, :p] = v.sum(axis=0)

@@ -84,3 +84,38 @@ def test_thinned_km_curve_is_the_same_picture():
     drawn = thinned["survival"].to_numpy()[np.searchsorted(thinned["time"].to_numpy(), full_t, side="right") - 1]
     assert np.abs(drawn - full_s).max() < 1 / 2000
     assert thinned["time"].iloc[-1] == full_t[-1]
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_closed_form_tied_deaths_equal_the_term_by_term_sums(monkeypatch, ties):
+    """Times with many tied deaths use Efron's sums in closed form (digamma/trigamma/lgamma);
+    they must equal the term-by-term expansion. Tolerance: 1e-9 relative on coef and se, 1e-9
+    absolute on the cox.zph chi-square."""
+    rng = np.random.default_rng(1)
+    n = 20_000
+    time = np.round(rng.exponential(30, n)) + 1  # whole months: dozens of deaths per time
+    event = (rng.random(n) < 0.6).astype(float)
+    x = np.column_stack([rng.random(n) < 0.5, rng.normal(size=n)]).astype(float)
+    closed = sv.cox_fit_arrays(time, event, x, ties=ties, ph_terms={"a": [0], "b": [1]})
+    monkeypatch.setattr(sv._CoxProblem, "SMALL_TIES", 10**9)
+    expanded = sv.cox_fit_arrays(time, event, x, ties=ties, ph_terms={"a": [0], "b": [1]})
+    np.testing.assert_allclose(closed.coef, expanded.coef, rtol=1e-9)
+    np.testing.assert_allclose(closed.se, expanded.se, rtol=1e-9)
+    for term in ("a", "b", "GLOBAL"):
+        assert abs(closed.ph[term][0] - expanded.ph[term][0]) < 1e-9
+
+
+def test_time_codes_give_the_same_fit():
+    """cox_fit_arrays with the rows' times as codes into a grid (the dashboard's fast path)
+    equals the plain call. Tolerance: 1e-12 relative."""
+    rng = np.random.default_rng(2)
+    n = 5_000
+    time = np.round(rng.exponential(40, n) * 30.4375) / 30.4375 + 0.01
+    event = (rng.random(n) < 0.5).astype(float)
+    x = np.column_stack([rng.random(n) < 0.5, rng.integers(0, 3, n) == 1]).astype(float)
+    grid, codes = np.unique(time, return_inverse=True)
+    plain = sv.cox_fit_arrays(time, event, x, ph_terms={"t": [0, 1]})
+    coded = sv.cox_fit_arrays(time, event, x, ph_terms={"t": [0, 1]}, time_codes=codes, time_grid=grid)
+    np.testing.assert_allclose(coded.coef, plain.coef, rtol=1e-12)
+    np.testing.assert_allclose(coded.se, plain.se, rtol=1e-12)
+    np.testing.assert_allclose(coded.ph["t"][0], plain.ph["t"][0], rtol=1e-9)
