@@ -71,6 +71,19 @@ class _Arrays:
     def __len__(self) -> int:
         return int(self.rows.size)
 
+    def time_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted distinct times, each row's index into them), computed once: every Cox model
+        of the views then counts on this grid instead of sorting its rows again."""
+        if getattr(self, "_codes", None) is None:
+            self._grid, self._codes = np.unique(self.time, return_inverse=True)
+        return self._grid, self._codes
+
+    def cox(self, rows: np.ndarray, x: np.ndarray, **kwargs):
+        """Cox model (:func:`cox_fit_arrays`) on ``rows`` (indices or a mask) of these arrays."""
+        grid, codes = self.time_codes()
+        return cox_fit_arrays(self.time[rows], self.event[rows], x, time_codes=codes[rows],
+                              time_grid=grid, **kwargs)
+
     @property
     def frame(self) -> pd.DataFrame:
         frame = self._frame_ref()
@@ -169,8 +182,6 @@ def _arm_hrs(arrays: _Arrays, mask: np.ndarray | None, reference: int, others: S
     levels = arrays.levels
     _, events = arrays.counts(mask)
     arm = arrays.arm if mask is None else arrays.arm[mask]
-    time = arrays.time if mask is None else arrays.time[mask]
-    event = arrays.event if mask is None else arrays.event[mask]
     ref_ok = events[reference] >= MIN_EVENTS
     eligible = [a for a in others if events[a] >= MIN_EVENTS]
     fit = None
@@ -178,8 +189,9 @@ def _arm_hrs(arrays: _Arrays, mask: np.ndarray | None, reference: int, others: S
     if ref_ok and eligible:
         keep = np.isin(arm, [reference, *eligible])
         x = np.column_stack([(arm[keep] == a).astype(float) for a in eligible])
+        rows = (np.arange(arrays.time.size) if mask is None else np.nonzero(mask)[0])[keep]
         try:
-            fit = cox_fit_arrays(time[keep], event[keep], x)
+            fit = arrays.cox(rows, x)
         except (SurvivalInputError, np.linalg.LinAlgError, ValueError) as exc:
             error = str(exc)
     rows = []
@@ -459,7 +471,7 @@ def _interaction_p(arrays: _Arrays, masks, var_rows, ia) -> tuple[float, str]:
     level_cols = [m[keep].astype(float) for m in usable[1:]]
     x = np.column_stack([arm, *level_cols, *[c * arm for c in level_cols]])
     try:
-        fit = cox_fit_arrays(arrays.time[keep], arrays.event[keep], x)
+        fit = arrays.cox(keep, x)
     except (SurvivalInputError, np.linalg.LinAlgError, ValueError):
         return np.nan, "No interaction test: the Cox model could not be fitted."
     k = len(level_cols)
@@ -670,7 +682,8 @@ def _univariable_rows(arrays: _Arrays, cand: CoxCandidate, references, univariab
     x = np.column_stack([columns[j] for j in estimable])
     keep = (x.sum(axis=1) > 0) | ref_rows
     try:
-        fit = cox_fit_arrays(time[keep], event[keep], x[keep], ph_terms={cand.variable: list(range(len(estimable)))})
+        fit = arrays.cox(np.nonzero(known)[0][keep], x[keep],
+                         ph_terms={cand.variable: list(range(len(estimable)))})
     except (SurvivalInputError, np.linalg.LinAlgError, ValueError) as exc:
         for row in rows:
             row["note"] = row["note"] or f"Not estimated: {exc}"
@@ -712,7 +725,7 @@ def _multivariable(arrays: _Arrays, cands, references) -> dict:
     position = {name: j for j, name in enumerate(columns)}
     ph_terms = {variable: [position[n] for n in names] for variable, names in term_map.items()}
     try:
-        fit = cox_fit_arrays(arrays.time[known], event, np.column_stack(matrix), ph_terms=ph_terms)
+        fit = arrays.cox(known, np.column_stack(matrix), ph_terms=ph_terms)
     except (SurvivalInputError, np.linalg.LinAlgError, ValueError) as exc:
         out["note"] = f"No multivariable model: {exc}"
         return out
