@@ -100,6 +100,13 @@ class _Arrays:
         return self._columns[name]
 
     def equals(self, name: str, value) -> np.ndarray:
+        key = (name, type(value).__name__, value)
+        cache = self.__dict__.setdefault("_equals_cache", {})
+        if key not in cache:  # the forest and Table 2 test the same levels: compare once
+            cache[key] = self._equals(name, value)
+        return cache[key]
+
+    def _equals(self, name: str, value) -> np.ndarray:
         col = self.column(name)
         if isinstance(value, (bool, np.bool_)):
             return col == value if col.dtype == bool else np.array([v is value or v == value

@@ -925,7 +925,8 @@ class _CoxProblem:
                 self.parts.append(part)
 
     def _stratum_part(self, rows, t, d, e, w, x, aggregate, codes=None, grid=None):
-        t_r, d_r = t[rows], d[rows]
+        whole = rows.size == t.size  # one stratum: use the arrays themselves, no copies
+        t_r, d_r = (t, d) if whole else (t[rows], d[rows])
         event_grid = None
         if codes is not None:  # times as indices into a sorted grid: count instead of sort
             is_event_time = np.bincount(codes[d_r > 0], minlength=grid.size) > 0
@@ -944,19 +945,25 @@ class _CoxProblem:
         lo = (np.zeros(rows.size, dtype=np.int64) if e is None
               else np.searchsorted(etimes, e[rows], side="right"))  # event times <= entry
         active = np.nonzero(hi > lo)[0]  # rows at risk at some event time
-        x_a, w_a, lo, hi, dead = x[rows][active], w[rows][active], lo[active], hi[active], d_r[active] > 0
+        all_active = active.size == rows.size
+        if whole and all_active:
+            x_a, w_a, dead = x, w, d_r > 0
+        else:
+            x_a = x[active] if whole else x[rows][active]
+            w_a = w[active] if whole else w[rows][active]
+            lo, hi, dead = lo[active], hi[active], d_r[active] > 0
         count = np.ones(active.size)
         row_map = rows[active]
         if aggregate and active.size > self.AGGREGATE_ABOVE:
-            key = _combine_codes([lo, hi, dead.astype(np.int64)] +
-                                 [pd.factorize(x_a[:, j])[0] for j in range(x_a.shape[1])])
+            key, span = _combine_codes([lo, hi, dead.astype(np.int64)] +
+                                       [_value_codes(x_a[:, j]) for j in range(x_a.shape[1])])
             if key is not None:
-                inverse, uniq = pd.factorize(key)
-                first = np.zeros(uniq.size, dtype=np.int64)
+                inverse, n_groups = _dense_codes(key, span)
+                first = np.zeros(n_groups, dtype=np.int64)
                 first[inverse[::-1]] = np.arange(inverse.size)[::-1]  # first row of each group
                 x_a, lo, hi, dead = x_a[first], lo[first], hi[first], dead[first]
-                w_a = np.bincount(inverse, weights=w_a, minlength=uniq.size)
-                count = np.bincount(inverse, minlength=uniq.size).astype(float)
+                w_a = np.bincount(inverse, weights=w_a, minlength=n_groups)
+                count = np.bincount(inverse, minlength=n_groups).astype(float)
                 row_map = None
         # Work in order of hi (stop index) so risk-set sums are one cumulative sum per call.
         order = np.argsort(hi, kind="stable")
@@ -1165,22 +1172,44 @@ class _CoxProblem:
         return np.concatenate(out_t), np.concatenate(out_v), np.concatenate(out_u)
 
 
-def _combine_codes(codes: list) -> np.ndarray | None:
+def _combine_codes(codes: list) -> tuple[np.ndarray | None, int]:
     """One int64 key per row from several non-negative integer code arrays (mixed radix),
-    re-factorising when the radix product would overflow."""
+    re-factorising when the radix product would overflow; also the key's range."""
     key = np.zeros(codes[0].shape[0], dtype=np.int64)
     span = 1
     for c in codes:
         c = np.asarray(c, dtype=np.int64)
-        if (c < 0).any():
-            return None
+        if c.size and c.min() < 0:
+            return None, 0
         card = int(c.max()) + 1 if c.size else 1
         if span * card >= 2 ** 62:
             key, uniques = pd.factorize(key)
             span = len(uniques)
         key = key * card + c
         span *= card
-    return key
+    return key, span
+
+
+def _value_codes(column: np.ndarray) -> np.ndarray:
+    """Integer codes of a covariate's values: a comparison for two-valued columns (the centred
+    dummies of the dashboard), a hash factorisation otherwise."""
+    if column.size:
+        second = column != column[0]
+        others = column[second]
+        if others.size == 0 or np.all(others == others[0]):
+            return second.astype(np.int64)
+    return pd.factorize(column)[0]
+
+
+def _dense_codes(key: np.ndarray, span: int) -> tuple[np.ndarray, int]:
+    """Group number of each key, 0..G-1: by counting when the key range is small (a registry's
+    time grid times a few dummies), by hashing otherwise."""
+    if span <= 4 * key.size + 1_000_000:
+        present = np.bincount(key, minlength=span) > 0
+        lookup = np.cumsum(present) - 1
+        return lookup[key], int(present.sum())
+    inverse, uniques = pd.factorize(key)
+    return inverse, len(uniques)
 
 
 def _interval_sums(lo: np.ndarray, hi: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
