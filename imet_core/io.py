@@ -262,7 +262,13 @@ def load_registry(source: Source, *, name: str | None = None) -> pd.DataFrame:
     """
     data, source_name = _read_source(source, name)
     table = _parse_table(data, source_name)
-    return _Validator(table, source_name).run()
+    del data  # split into columns: the file's bytes are not needed while validating
+    try:
+        return _Validator(table, source_name).run()
+    finally:
+        # the file's text columns are freed by now; hand the memory Arrow's pool keeps for
+        # reuse back to the system (a million-row file leaves a few hundred MB otherwise)
+        pa.default_memory_pool().release_unused()
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,7 +358,9 @@ def _seekable(handle: Any) -> bool:
 
 @dataclass
 class _RawTable:
-    """Every cell of the file as text ("" when empty), one Arrow string array per column.
+    """Every cell of the file as text ("" when empty), one Arrow array per column: strings,
+    or a dictionary of strings (each distinct text once, rows as codes) where a reader has
+    the column's distinct values anyway (Parquet dictionaries, numbers and dates).
 
     ``headers[i]`` is the header of ``columns[i]`` as written; every column has ``n_rows``
     cells (the header row excluded).
@@ -409,20 +417,25 @@ _BINARY_MESSAGE = ("The file is not a table: it holds binary data. Load a CSV, T
                    "(.xlsx) or Parquet file.")
 
 
-def _decode_text(data: bytes) -> tuple[bytes, str]:
-    """UTF-8 bytes without BOM and their text; refuse binary and non-UTF-8 files."""
+def _decode_text(data: bytes) -> bytes:
+    """UTF-8 bytes without BOM; refuse binary and non-UTF-8 files.
+
+    The text is decoded only to check it, never kept: a large file would otherwise be held
+    twice (bytes and text) while Arrow parses it. The tolerant readers of the error path
+    decode it again.
+    """
     if data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE):
         try:
-            text = data.decode("utf-16")
+            data = data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError:
             raise _FileUnreadable("The file says it is UTF-16 text but cannot be read as such; "
                                   "save it as 'CSV UTF-8' and load it again.") from None
-        data = text.encode("utf-8")
     else:
         if data.startswith(codecs.BOM_UTF8):
             data = data[len(codecs.BOM_UTF8):]
         try:
-            text = data.decode("utf-8")
+            if not data.isascii():  # ASCII is UTF-8 already
+                data.decode("utf-8")
         except UnicodeDecodeError as error:
             if _looks_binary(data):
                 raise _FileUnreadable(_BINARY_MESSAGE) from None
@@ -431,12 +444,12 @@ def _decode_text(data: bytes) -> tuple[bytes, str]:
                 f"The file is not UTF-8 text (the first character that is not UTF-8 is on "
                 f"line {line}); it is probably Latin-1 or Windows-1252. Save it as "
                 f"'CSV UTF-8' and load it again.") from None
-    if "\x00" in text:
+    if b"\x00" in data:  # in UTF-8 the NUL character is the NUL byte and nothing else
         if _looks_like_utf16(data):
             raise _FileUnreadable("The file looks like UTF-16 text without a byte-order mark; "
                                   "save it as 'CSV UTF-8' and load it again.")
         raise _FileUnreadable(_BINARY_MESSAGE)
-    return data, text
+    return data
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -451,9 +464,8 @@ def _looks_like_utf16(data: bytes) -> bool:
     return sample[1::2].count(0) > 0.9 * half or sample[0::2].count(0) > 0.9 * half
 
 
-def _detect_delimiter(text: str, source_name: str | None) -> str:
+def _detect_delimiter(header_line: str, source_name: str | None) -> str:
     """Comma, semicolon or tab: whichever occurs most in the header line."""
-    header_line = _header_line(text)
     counts = {sep: header_line.count(sep) for sep in (",", ";", "\t")}
     best = max(counts.values())
     suffix = Path(source_name).suffix.lower() if source_name else ""
@@ -463,12 +475,13 @@ def _detect_delimiter(text: str, source_name: str | None) -> str:
 
 
 def _read_delimited(data: bytes, source_name: str | None) -> _RawTable:
-    utf8, text = _decode_text(data)
-    if not _header_line(text).strip():
+    utf8 = _decode_text(data)
+    header_line = _header_line(utf8)
+    if not header_line.strip():
         raise _FileUnreadable("The first row of the file is empty; the first row must hold the "
                               "column names (patient_id, center, age, ...).")
-    sep = _detect_delimiter(text, source_name)
-    rows, problems = _parse_delimited(utf8, text, sep)
+    sep = _detect_delimiter(header_line, source_name)
+    rows, problems = _parse_delimited(utf8, sep)
     headers = [cells[0].as_py() if len(cells) else "" for cells in rows]
     columns = [cells.slice(1) for cells in rows]
     n_rows = max(len(columns[0]), 0) if columns else 0
@@ -480,12 +493,13 @@ def _read_delimited(data: bytes, source_name: str | None) -> _RawTable:
     return table
 
 
-def _parse_delimited(utf8: bytes, text: str, sep: str) -> tuple[list[pa.Array], list[Problem]]:
+def _parse_delimited(utf8: bytes, sep: str) -> tuple[list[pa.Array], list[Problem]]:
     """Every column (header cell first) as text; fast path first, then tolerant readers."""
     try:
-        return _parse_with_arrow(utf8, text, sep), []
+        return _parse_with_arrow(utf8, sep), []
     except (pa.ArrowInvalid, pa.ArrowException):  # short rows, long rows, unclosed quotes
         pass
+    text = utf8.decode("utf-8")
     try:
         frame = pd.read_csv(_io.StringIO(text), sep=sep, header=None, dtype=str,
                             na_filter=False, skip_blank_lines=False, engine="c")
@@ -494,33 +508,38 @@ def _parse_delimited(utf8: bytes, text: str, sep: str) -> tuple[list[pa.Array], 
         return _parse_with_csv_module(text, sep)
 
 
-def _first_record(text: str, sep: str) -> list[str]:
-    """The header row's cells (quotes understood)."""
+def _first_record(utf8: bytes, sep: str) -> list[str]:
+    """The header row's cells (quotes understood), decoding only as much of the file as needed."""
+    lines = _io.TextIOWrapper(_io.BytesIO(utf8), encoding="utf-8", newline="")
     try:
-        return next(csv.reader(_io.StringIO(text, newline=""), delimiter=sep), [])
+        return next(csv.reader(lines, delimiter=sep), [])
     except csv.Error:  # an unclosed quote in the header; the tolerant readers report it
-        return _header_line(text).split(sep)
+        return _header_line(utf8).split(sep)
 
 
-def _header_line(text: str) -> str:
-    ends = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
-    return text[: min(ends)] if ends else text
+def _header_line(utf8: bytes) -> str:
+    """The file's first line as text (line breaks are single bytes in UTF-8)."""
+    ends = [i for i in (utf8.find(b"\n"), utf8.find(b"\r")) if i >= 0]
+    return (utf8[: min(ends)] if ends else utf8).decode("utf-8")
 
 
-def _parse_with_arrow(utf8: bytes, text: str, sep: str) -> list[pa.Array]:
-    width = max(len(_first_record(text, sep)), 1)
+def _parse_with_arrow(utf8: bytes, sep: str) -> list[pa.Array]:
+    width = max(len(_first_record(utf8, sep)), 1)
     table = pa_csv.read_csv(
         pa.BufferReader(utf8),
         read_options=pa_csv.ReadOptions(autogenerate_column_names=True, block_size=_BLOCK_BYTES),
         # Line breaks inside quoted cells need the slower chunker; without quotes there are none.
-        parse_options=pa_csv.ParseOptions(delimiter=sep, newlines_in_values='"' in text,
+        parse_options=pa_csv.ParseOptions(delimiter=sep, newlines_in_values=b'"' in utf8,
                                           ignore_empty_lines=False),
         convert_options=pa_csv.ConvertOptions(
             column_types={f"f{i}": pa.string() for i in range(width)},
             strings_can_be_null=False, quoted_strings_can_be_null=False),
     )
-    return [pc.cast(table.column(i), pa.string()).combine_chunks()
-            for i in range(table.num_columns)]
+    columns = []
+    while table.num_columns:  # column by column, so each column's parsed blocks are freed
+        columns.append(pc.cast(table.column(0), pa.string()).combine_chunks())
+        table = table.remove_column(0)
+    return columns
 
 
 def _parse_with_csv_module(text: str, sep: str) -> tuple[list[pa.Array], list[Problem]]:
@@ -660,40 +679,60 @@ def _cell_text(value: Any) -> str:
 
 
 def _read_parquet(data: bytes) -> _RawTable:
-    import pyarrow.parquet as pq
-
     try:
-        # ParquetFile.read, unlike read_table's dataset path, accepts repeated column names, so
-        # the duplicate-column rule can name them like for any other format
-        table = pq.ParquetFile(pa.BufferReader(data)).read()
+        table = _parquet_table(data)
         headers = [str(h) for h in table.column_names]
     except Exception as error:  # ArrowInvalid, OSError, UnicodeDecodeError ... for bad files
         raise _FileUnreadable(f"The file is not a readable Parquet file "
                               f"({type(error).__name__}).") from None
+    n_rows = table.num_rows
     columns = []
-    for i, header in enumerate(headers):
+    for header in headers:
+        # column by column, so each typed column is freed once it is text
+        column, table = table.column(0), table.remove_column(0)
         try:
-            columns.append(_arrow_column_text(table.column(i)))
+            columns.append(_arrow_column_text(column))
         except _FileUnreadable as unreadable:
             raise _FileUnreadable(f"Column '{header}': {unreadable.message}") from None
         except Exception as error:  # damaged column data
             raise _FileUnreadable(f"Column '{header}' of the Parquet file cannot be read "
                                   f"({type(error).__name__}).") from None
-    return _RawTable(headers, columns, table.num_rows)
+    return _RawTable(headers, columns, n_rows)
+
+
+def _parquet_table(data: bytes) -> pa.Table:
+    """The Parquet file's table, its text columns read as dictionaries (a million rows of a
+    few levels are then codes, not a million strings)."""
+    import pyarrow.parquet as pq
+
+    # ParquetFile.read, unlike read_table's dataset path, accepts repeated column names, so
+    # the duplicate-column rule can name them like for any other format
+    parquet = pq.ParquetFile(pa.BufferReader(data))
+    text = [f.name for f in parquet.schema_arrow
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    if text:
+        try:
+            return pq.ParquetFile(pa.BufferReader(data), read_dictionary=text).read()
+        except Exception:  # e.g. repeated column names: read the text columns as text
+            pass
+    return parquet.read()
 
 
 def _arrow_column_text(column: pa.ChunkedArray) -> pa.Array:
-    """A typed Parquet column as text ("" when null); dates as YYYY-MM-DD."""
+    """A typed Parquet column as text ("" when null); dates as YYYY-MM-DD.
+
+    Dictionary columns, numbers and dates come back as a dictionary of their distinct texts
+    (each text built once, rows as codes); other columns as plain text.
+    """
     kind = column.type
     if pa.types.is_dictionary(kind):
-        column = column.cast(kind.value_type)
-        kind = column.type
+        return _dictionary_column_text(column)
     if pa.types.is_nested(kind):
         raise _FileUnreadable("it holds lists or records, not single values.")
     if pa.types.is_timestamp(kind):
-        column = _timestamps_as_text(column)
-    elif pa.types.is_floating(kind):
-        column = _floats_as_text(column)
+        return _timestamps_as_text(column)
+    if pa.types.is_floating(kind):
+        return _floats_as_text(column)
     try:
         text = pc.cast(column, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -707,26 +746,50 @@ def _arrow_column_text(column: pa.ChunkedArray) -> pa.Array:
     return text
 
 
-def _floats_as_text(column: pa.ChunkedArray) -> pa.Array:
+def _dictionary_column_text(column: pa.ChunkedArray) -> pa.DictionaryArray:
+    """A dictionary column as text: its dictionary's values as text (the rules above), the
+    rows' codes unchanged; a missing cell is ""."""
+    combined = column.unify_dictionaries().combine_chunks()
+    values = _arrow_column_text(pa.chunked_array([combined.dictionary]))
+    if pa.types.is_dictionary(values.type):  # numbers or dates: one text per value again
+        values = values.dictionary.take(values.indices)
+    indices = combined.indices.to_numpy(zero_copy_only=False) if combined.null_count == 0 \
+        else pc.fill_null(combined.indices, len(values)).to_numpy(zero_copy_only=False)
+    return _text_dictionary(pa.concat_arrays([values, pa.array([""], pa.string())]), indices)
+
+
+def _floats_as_text(column: pa.ChunkedArray) -> pa.DictionaryArray:
     """Floats as a spreadsheet shows them: whole numbers without ".0" (1.0 -> "1"), others
     as the shortest text that reads back to the same number (numpy's repr)."""
-    values = np.asarray(column.to_numpy(), dtype=np.float64)
+    codes, values = pd.factorize(np.asarray(column.to_numpy(), dtype=np.float64),
+                                 use_na_sentinel=False)
     with np.errstate(invalid="ignore"):
         whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 1e15)
     text = values.astype(str).astype(object)
     text[whole] = values[whole].astype(np.int64).astype(str)
     text[np.isnan(values)] = ""
-    return pa.array(text, type=pa.string())
+    return _text_dictionary(pa.array(text, pa.string()), codes)
 
 
-def _timestamps_as_text(column: pa.ChunkedArray) -> pa.Array:
+def _timestamps_as_text(column: pa.ChunkedArray) -> pa.DictionaryArray:
     """Midnight timestamps as YYYY-MM-DD; others keep their time of day (and fail as dates)."""
-    values = pd.Series(column.to_pandas())
+    codes, distinct = pd.factorize(pd.Series(column.to_pandas()))  # missing: code -1
+    values = pd.Series(distinct)
     if getattr(values.dt, "tz", None) is not None:
         values = values.dt.tz_localize(None)
     midnight = values.dt.normalize() == values
     text = values.dt.strftime("%Y-%m-%d").where(midnight, values.astype(str))
-    return _text_array(text.where(values.notna(), "").tolist())
+    return _text_dictionary(pa.array([*text.tolist(), ""], pa.string()), codes)
+
+
+def _text_dictionary(distinct_text: pa.Array, codes: np.ndarray) -> pa.DictionaryArray:
+    """Rows as codes into their distinct texts (code -1: the last text).
+
+    Text is built once per distinct value, not once per row: a million-row column repeats
+    few dates and numbers, and a million strings would cost time and memory.
+    """
+    codes = np.where(codes < 0, len(distinct_text) - 1, codes).astype(np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(codes), distinct_text)
 
 
 def _column_letter(index: int) -> str:
@@ -846,8 +909,8 @@ class _Cells:
     value is distinct.
     """
 
-    raw: pa.Array            # cells as written, one per row
-    codes: np.ndarray        # row -> position in ``uniques``
+    raw: pa.DictionaryArray  # cells as written, one per row (``codes`` into ``uniques``)
+    codes: np.ndarray        # row -> position in ``uniques`` (the narrowest integer type)
     uniques: pa.Array        # distinct cells as written
     stripped: pa.Array       # ``uniques`` without surrounding spaces
     lower: pa.Array          # ``stripped`` in lower case
@@ -855,10 +918,21 @@ class _Cells:
     blank: np.ndarray        # which rows are empty
 
     @classmethod
-    def of(cls, raw: pa.Array) -> "_Cells":
-        encoded = pc.dictionary_encode(raw)
-        uniques = encoded.dictionary
-        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    def of(cls, column: pa.Array) -> "_Cells":
+        """Distinct values and codes of a text column (plain or dictionary-encoded)."""
+        if pa.types.is_dictionary(column.type):
+            # a dictionary may repeat a text (or hold one no row uses): encode it again
+            encoded = pc.dictionary_encode(column.dictionary)
+            uniques = encoded.dictionary
+            codes = encoded.indices.to_numpy(zero_copy_only=False)[
+                column.indices.to_numpy(zero_copy_only=False)]
+        else:
+            encoded = pc.dictionary_encode(column)
+            uniques = encoded.dictionary
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+        codes = codes.astype(np.min_scalar_type(-max(len(uniques), 1)), copy=False)
+        # the cells as written, kept for the problems' messages without a copy of their text
+        raw = pa.DictionaryArray.from_arrays(pa.array(codes), uniques)
         stripped = pc.utf8_trim_whitespace(uniques)
         lower = pc.utf8_lower(stripped)
         unique_blank = _mask(pc.is_in(lower, value_set=pa.array(schema.MISSING_SPELLINGS)))
@@ -899,13 +973,32 @@ class _Validator:
             self.problems.add(Problem(None, None, None,
                                       "The file has a header row but no patient rows."))
         self._flag_interior_blank_rows()
-        self.cells = {name: _Cells.of(self.table.columns[p]) for name, p in positions.items()}
+        self.cells = self._encode_columns(positions)
         self.form = self._decide_form()
         self._check_cells()
         self._check_rows()
         if self.problems.total:
             raise self._error()
+        self._release_file_text()
         return self._build_frame()
+
+    def _encode_columns(self, positions: dict[str, int]) -> dict[str, _Cells]:
+        """Each registry column as its distinct values and codes; the file's text columns are
+        freed one by one as they are encoded (a million-row file's text is hundreds of MB)."""
+        columns, self.table.columns = self.table.columns, []
+        cells = {}
+        for name, position in positions.items():
+            cells[name] = _Cells.of(columns[position])
+            columns[position] = None
+        del columns
+        pa.default_memory_pool().release_unused()
+        return cells
+
+    def _release_file_text(self) -> None:
+        """Free the file's cells once every check has passed: the frame is built from the
+        parsed values only."""
+        self.cells = {}
+        pa.default_memory_pool().release_unused()
 
     def _error(self) -> RegistryError:
         return RegistryError(self.problems.sorted(), total=self.problems.total,
@@ -922,6 +1015,9 @@ class _Validator:
 
     @staticmethod
     def _has_content(column: pa.Array) -> np.ndarray:
+        if pa.types.is_dictionary(column.type):
+            return _Validator._has_content(column.dictionary)[
+                column.indices.to_numpy(zero_copy_only=False)]
         return _mask(pc.not_equal(pc.utf8_trim_whitespace(column), ""))
 
     def _rows_with_content(self) -> np.ndarray:
@@ -1052,7 +1148,8 @@ class _Validator:
             parse = {Kind.NUMBER: self._parse_numbers, Kind.CATEGORY: self._parse_levels,
                      Kind.YES_NO: self._parse_yes_no, Kind.DATE: self._parse_dates}[column.kind]
             unique_values, unique_status = parse(column, cells)
-            values, status = cells.per_row(unique_values), cells.per_row(unique_status)
+            values = cells.per_row(unique_values)
+            status = cells.per_row(unique_status.astype(np.int8))  # codes 0-6, a byte per row
             for code, message in _STATUS_MESSAGES[column.kind].items():
                 self.problems.cells((status == code) & ~cells.blank, column.name, cells.raw,
                                     message.format(label=column.label, levels=", ".join(column.levels)))
@@ -1062,8 +1159,11 @@ class _Validator:
         self.ok[column.name] = valid & ~cells.blank
 
     def _parse_text(self, column: schema.Column, cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
-        values = cells.raw.to_numpy(zero_copy_only=False).astype(object)
-        values[cells.blank] = np.nan
+        # one str object per distinct cell, shared by the rows that hold it (a million rows of
+        # a few centres are a million pointers, not a million strings)
+        distinct = np.array(cells.uniques.to_pylist(), dtype=object)
+        distinct[cells.unique_blank] = np.nan
+        values = cells.per_row(distinct)
         if column.name == "patient_id":
             self._check_unique_ids(cells)
         return values, np.ones(self.n, dtype=bool)
@@ -1406,8 +1506,9 @@ def _row_list(rows: np.ndarray, shown: int = 5) -> str:
 
 def _site(lung: np.ndarray, liver: np.ndarray, bone: np.ndarray) -> np.ndarray:
     """The paper's five site levels; every loaded patient has lung or liver metastases."""
-    return np.select(
-        [lung & liver, lung & bone, lung, liver & bone, liver],
-        ["multiple", "lung+bone", "lung", "liver+bone", "liver"],
-        default=None,
-    ).astype(object)
+    # each row points at one of the five level strings (a string per row would cost 50 MB
+    # at a million rows); None where neither applies (the validator refuses such rows)
+    levels = np.array(["multiple", "lung+bone", "lung", "liver+bone", "liver", None], dtype=object)
+    code = np.select([lung & liver, lung & bone, lung, liver & bone, liver],
+                     [0, 1, 2, 3, 4], default=5).astype(np.int8)
+    return levels[code]
