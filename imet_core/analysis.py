@@ -115,10 +115,12 @@ class _Arrays:
 
     def subframe(self, columns: Sequence[str]) -> pd.DataFrame:
         """The chosen columns of these rows as a DataFrame, with the arm label column."""
-        present = [c for c in dict.fromkeys(columns) if c in self.frame.columns]
-        out = self.frame.iloc[self.rows][present] if len(present) else pd.DataFrame(index=range(len(self)))
-        out = out.reset_index(drop=True)
-        out.attrs = {}
+        frame = self.frame
+        present = [c for c in dict.fromkeys(columns) if c in frame.columns]
+        # only the chosen columns' rows are copied (``frame.iloc[rows]`` would copy every
+        # column of the registry first: 0.4 GB for a million patients)
+        out = pd.DataFrame({c: frame[c].array.take(self.rows) for c in present},
+                           index=pd.RangeIndex(len(self)), columns=present, copy=False)
         labels = np.array(self.levels, dtype=object)
         out[ARM_COLUMN] = labels[self.arm] if len(self.levels) else np.array([], dtype=object)
         return out
