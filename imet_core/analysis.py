@@ -65,8 +65,8 @@ class _Arrays:
         self.reference = reference
         self.n_without_arm = n_without_arm
         self._columns: dict[str, np.ndarray] = {}
-        self.time = self.column(time).astype(float) if rows.size else np.zeros(0)
-        self.event = self.column(event).astype(float) if rows.size else np.zeros(0)
+        self.time = self._take(time).astype(float, copy=False) if rows.size else np.zeros(0)
+        self.event = self._take(event).astype(float, copy=False) if rows.size else np.zeros(0)
 
     def __len__(self) -> int:
         return int(self.rows.size)
@@ -94,10 +94,26 @@ class _Arrays:
     def has(self, name: str) -> bool:
         return name in self.frame.columns
 
+    def _take(self, name: str) -> np.ndarray:
+        return self.frame[name].to_numpy()[self.rows]
+
     def column(self, name: str) -> np.ndarray:
-        if name not in self._columns:
-            self._columns[name] = self.frame[name].to_numpy()[self.rows]
-        return self._columns[name]
+        """The column at these rows, kept for the next call unless it is text (object dtype:
+        8 bytes a row; :meth:`equals` keeps the level masks it needs instead)."""
+        if name in self._columns:
+            return self._columns[name]
+        values = self._take(name)
+        if values.dtype != object:
+            self._columns[name] = values
+        return values
+
+    def nbytes(self) -> int:
+        """Bytes of the numpy arrays held (rows, arms, times, kept columns and masks)."""
+        total = 0
+        for value in vars(self).values():
+            items = value.values() if isinstance(value, dict) else (value,)
+            total += sum(item.nbytes for item in items if isinstance(item, np.ndarray))
+        return total
 
     def equals(self, name: str, value) -> np.ndarray:
         key = (name, type(value).__name__, value)
@@ -137,6 +153,7 @@ class _Arrays:
 
 _PREPARED: "OrderedDict[tuple, tuple]" = OrderedDict()
 _PREPARED_SIZE = 16
+_PREPARED_BYTES = 256 * 1024 * 1024  # entries other than the newest hold at most this together
 
 
 def _prepare(frame: pd.DataFrame, selection: Selection, *, with_arms: bool = True) -> _Arrays:
@@ -172,6 +189,16 @@ def _prepare(frame: pd.DataFrame, selection: Selection, *, with_arms: bool = Tru
     _PREPARED[key] = (weakref.ref(frame), arrays)
     while len(_PREPARED) > _PREPARED_SIZE:
         _PREPARED.popitem(last=False)
+    # Older entries (earlier selections, registries no longer loaded) are dropped, oldest first,
+    # until they hold at most _PREPARED_BYTES: a selection of a million-patient registry holds
+    # ~70 MB, and sixteen of them would keep a gigabyte for selections the app has cached anyway.
+    older = list(_PREPARED)[:-1]
+    held = sum(_PREPARED[k][1].nbytes() for k in older if _PREPARED[k][0]() is not None)
+    for k in older:
+        if _PREPARED[k][0]() is None:
+            del _PREPARED[k]
+        elif held > _PREPARED_BYTES:
+            held -= _PREPARED.pop(k)[1].nbytes()
     return arrays
 
 
