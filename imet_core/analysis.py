@@ -212,11 +212,14 @@ def risk_times(max_time: float) -> np.ndarray:
     return np.arange(0.0, np.floor(max_time / step) * step + step / 2, step)
 
 
-def _arm_hrs(arrays: _Arrays, mask: np.ndarray | None, reference: int, others: Sequence[int]) -> list[dict]:
+def _arm_hrs(arrays: _Arrays, mask: np.ndarray | None, reference: int, others: Sequence[int],
+             events: np.ndarray | None = None) -> list[dict]:
     """HR of each arm in ``others`` versus ``reference`` from one Cox model of the eligible arms
-    (rows in ``mask``). Arms with fewer than MIN_EVENTS events are left out with a note."""
+    (rows in ``mask``). Arms with fewer than MIN_EVENTS events are left out with a note.
+    ``events``: the arms' event counts in ``mask`` when the caller has them already."""
     levels = arrays.levels
-    _, events = arrays.counts(mask)
+    if events is None:
+        _, events = arrays.counts(mask)
     arm = arrays.arm if mask is None else arrays.arm[mask]
     ref_ok = events[reference] >= MIN_EVENTS
     eligible = [a for a in others if events[a] >= MIN_EVENTS]
@@ -488,7 +491,7 @@ def _level_key(value) -> str:
 
 def _forest_row(arrays: _Arrays, mask, variable, var_label, level, level_label, ia, ib) -> dict:
     counts, events = arrays.counts(mask)
-    hr = _arm_hrs(arrays, mask, ib, [ia])[0]
+    hr = _arm_hrs(arrays, mask, ib, [ia], events)[0]
     return {"variable": variable, "variable_label": var_label, "level": level,
             "level_label": level_label, "n_a": int(counts[ia]), "events_a": int(events[ia]),
             "n_b": int(counts[ib]), "events_b": int(events[ib]), "hr": hr["hr"],

@@ -759,15 +759,16 @@ def cox_fit_arrays(time: np.ndarray, event: np.ndarray, x: np.ndarray, *, entry:
     e = None if entry is None else np.asarray(entry, dtype=float)
     grid = None
     if time_codes is not None and time_grid is not None and e is None:
+        # the problem counts on the grid; the times themselves are not needed again
         grid, codes = _fixed_grid(np.asarray(time_grid, dtype=float), np.asarray(time_codes, dtype=np.int64))
-        t = grid[codes]
     else:
         t, e = _timefix(t, e)
         codes = None
     w = np.ones(t.shape[0])
-    s = np.zeros(t.shape[0], dtype=int)
+    s = None  # one stratum
+    key = _binary_key(x) if t.shape[0] > _CoxProblem.AGGREGATE_ABOVE else None
     xc = x - x.mean(axis=0)
-    problem = _CoxProblem(t, d, e, w, s, xc, ties, aggregate=True, codes=codes, grid=grid)
+    problem = _CoxProblem(t, d, e, w, s, xc, ties, aggregate=True, codes=codes, grid=grid, pattern_key=key)
     fit = _newton_raphson(problem, 30)
     beta, loglik, loglik0, warnings = fit.beta, fit.loglik, fit.loglik_null, fit.warnings
     se = np.sqrt(np.abs(np.diag(fit.var)))
@@ -908,19 +909,22 @@ class _CoxProblem:
     SMALL_TIES = 8  # tied deaths up to this many are expanded term by term (Efron's r = 0..d-1)
 
     def __init__(self, t, d, e, w, s, x, ties, aggregate: bool = False, codes=None, grid=None,
-                 closed_form: bool = True):
+                 closed_form: bool = True, pattern_key: tuple[np.ndarray, int] | None = None):
         self.p = x.shape[1]
+        # (integer per row, its range): rows with the same integer have the same covariates
+        self.pattern_key = pattern_key
         self.efron = ties == "efron"
         # Efron's sums over r = 0..d-1 at a time with many tied deaths have closed forms in the
         # digamma / trigamma / log-gamma functions (see _efron_sums); the score residuals of the
         # robust variance need the term-by-term expansion, so they switch this off.
         self.closed_form = closed_form
         self.parts = []
-        strata = np.unique(s)
+        strata = np.zeros(1) if s is None else np.unique(s)  # None: one stratum
         for stratum in strata:
-            rows = np.nonzero(s == stratum)[0] if strata.size > 1 else np.arange(t.size)
+            single = strata.size == 1
+            rows = np.arange(t.size) if single else np.nonzero(s == stratum)[0]
             part = self._stratum_part(rows, t, d, e, w, x, aggregate,
-                                      None if codes is None else codes[rows], grid)
+                                      None if codes is None else codes if single else codes[rows], grid)
             if part is not None:
                 self.parts.append(part)
 
@@ -952,6 +956,16 @@ class _CoxProblem:
             x_a = x[active] if whole else x[rows][active]
             w_a = w[active] if whole else w[rows][active]
             lo, hi, dead = lo[active], hi[active], d_r[active] > 0
+        shared = {"etimes": etimes, "m": m, "event_grid": event_grid}
+        if aggregate and active.size > self.AGGREGATE_ABOVE:
+            key = None
+            if self.pattern_key is not None:
+                key = self.pattern_key[0] if whole else self.pattern_key[0][rows]
+                key = key if all_active else key[active]
+            patterns = self._pattern_part(x_a, w_a, lo, hi, dead, m, key,
+                                          0 if key is None else self.pattern_key[1])
+            if patterns is not None:
+                return {**shared, **patterns}
         count = np.ones(active.size)
         row_map = rows[active]
         if aggregate and active.size > self.AGGREGATE_ABOVE:
@@ -959,8 +973,7 @@ class _CoxProblem:
                                        [_value_codes(x_a[:, j]) for j in range(x_a.shape[1])])
             if key is not None:
                 inverse, n_groups = _dense_codes(key, span)
-                first = np.zeros(n_groups, dtype=np.int64)
-                first[inverse[::-1]] = np.arange(inverse.size)[::-1]  # first row of each group
+                first = _first_of_groups(inverse, n_groups)
                 x_a, lo, hi, dead = x_a[first], lo[first], hi[first], dead[first]
                 w_a = np.bincount(inverse, weights=w_a, minlength=n_groups)
                 count = np.bincount(inverse, minlength=n_groups).astype(float)
@@ -972,7 +985,56 @@ class _CoxProblem:
             row_map = row_map[order]
         ev = np.nonzero(dead)[0]
         inv = hi[ev] - 1  # a death's stop time is an event time: the last one <= stop
-        ndead = np.bincount(inv, weights=count[ev], minlength=m)
+        # rows with hi <= k have left the risk set at event time k; with entry, rows with lo > k
+        # have not entered yet
+        hi_pos = np.searchsorted(hi, np.arange(m), side="right")
+        lo_order = None if e is None else np.argsort(lo, kind="stable")
+        lo_pos = None if e is None else np.searchsorted(lo[lo_order], np.arange(m), side="right")
+        return {**shared, "x": x_a, "w": w_a, "lo": lo, "hi": hi, "hi_pos": hi_pos, "lo_order": lo_order,
+                "lo_pos": lo_pos, "row_map": row_map, "at_risk": None,
+                **self._death_terms(m, ev, inv, count[ev], w_a[ev], x_a[ev])}
+
+    PATTERN_CELLS = 8_000_000  # patterns x event times held as one dense at-risk matrix (64 MB)
+
+    def _pattern_part(self, x, w, lo, hi, dead, m, key=None, span=0):
+        """The stratum as covariate patterns: rows with the same covariates share exp(x'b), so
+        every risk-set sum is a sum over patterns weighted by the pattern's at-risk weight at
+        each event time (a patterns x event-times matrix counted once, before the iterations).
+        With a dashboard's categorical covariates a million rows become a few hundred patterns;
+        None when the matrix would be too large (continuous covariates), and the rows are then
+        merged as usual. Same likelihood, score and information as the rows (tested)."""
+        if key is None:
+            key, span = _combine_codes([_value_codes(x[:, j]) for j in range(x.shape[1])])
+            if key is None:
+                return None
+        pattern, n_patterns = _dense_codes(key, span)
+        cells = n_patterns * (m + 1)
+        if cells > min(self.PATTERN_CELLS, 16 * x.shape[0]):
+            return None
+        # at-risk weight of pattern g at event time k: entered (lo <= k) and not left (hi > k)
+        base = pattern.astype(np.int64) * (m + 1)
+        at_risk = np.bincount(base + lo, weights=w, minlength=cells)
+        at_risk -= np.bincount(base + hi, weights=w, minlength=cells)
+        at_risk = at_risk.reshape(n_patterns, m + 1)
+        np.cumsum(at_risk, axis=1, out=at_risk)
+        at_risk = np.ascontiguousarray(at_risk[:, :m])
+        # deaths merged per (pattern, event time): summed weights and number of rows
+        dead_rows = np.nonzero(dead)[0]
+        death_key = pattern[dead_rows].astype(np.int64) * m + (hi[dead_rows] - 1)
+        n_all = np.bincount(death_key, minlength=n_patterns * m)
+        cell = np.nonzero(n_all)[0]
+        n_cell = n_all[cell].astype(float)
+        w_cell = np.bincount(death_key, weights=w[dead_rows], minlength=n_patterns * m)[cell]
+        ev, inv = cell // m, cell % m
+        x_pattern = x[_first_of_groups(pattern, n_patterns)]
+        return {"x": x_pattern, "w": np.ones(n_patterns), "at_risk": at_risk, "lo": None, "hi": None,
+                "row_map": None, **self._death_terms(m, ev, inv, n_cell, w_cell, x_pattern[ev])}
+
+    def _death_terms(self, m, ev, inv, n_ev, w_ev, x_ev) -> dict:
+        """Per event time: deaths, their mean weight and Efron's (time, r) pairs. ``ev`` indexes
+        the part's rows (or patterns), ``inv`` is each death's event time, ``n_ev`` the number
+        of original rows it stands for and ``w_ev`` their summed weight."""
+        ndead = np.bincount(inv, weights=n_ev, minlength=m)
         # Efron expansion: one (time, r) pair per original death, r = 0..d-1, except at times
         # with many tied deaths, whose sums over r are taken in closed form.
         nd_int = ndead.astype(np.int64)
@@ -984,18 +1046,10 @@ class _CoxProblem:
         starts = np.concatenate([[0], np.cumsum(nd_int)[:-1]])
         pair_r = (np.arange(pair_time.size) - starts[pair_time]).astype(float)
         frac = pair_r / ndead[pair_time] if self.efron else np.zeros(pair_time.size)
-        w_ev, x_ev = w_a[ev], x_a[ev]
         meanwt = np.bincount(inv, weights=w_ev, minlength=m) / ndead
-        # rows with hi <= k have left the risk set at event time k; with entry, rows with lo > k
-        # have not entered yet
-        hi_pos = np.searchsorted(hi, np.arange(m), side="right")
-        lo_order = None if e is None else np.argsort(lo, kind="stable")
-        lo_pos = None if e is None else np.searchsorted(lo[lo_order], np.arange(m), side="right")
-        return {"etimes": etimes, "m": m, "x": x_a, "w": w_a, "lo": lo, "hi": hi, "ev": ev,
-                "inv": inv, "ndead": ndead, "pair_time": pair_time, "pair_r": pair_r, "frac": frac,
+        return {"ev": ev, "inv": inv, "ndead": ndead, "pair_time": pair_time, "pair_r": pair_r, "frac": frac,
                 "meanwt": meanwt, "meanwt_k": meanwt[pair_time], "w_ev": w_ev, "x_ev": x_ev,
-                "wx_ev": (w_ev[:, None] * x_ev).sum(axis=0), "hi_pos": hi_pos, "lo_order": lo_order,
-                "lo_pos": lo_pos, "row_map": row_map, "event_grid": event_grid,
+                "wx_ev": (w_ev[:, None] * x_ev).sum(axis=0),
                 "big": big, "nd_big": ndead[big], "meanwt_big": meanwt[big]}
 
     @property
@@ -1006,6 +1060,8 @@ class _CoxProblem:
     def _risk_sums(part, values: np.ndarray) -> np.ndarray:
         """Sums of ``values`` (rows x columns, rows in hi order) over the risk set of each event
         time: all rows minus those that left (hi <= k) minus those not yet entered (lo > k)."""
+        if part["at_risk"] is not None:  # covariate patterns: weighted by their at-risk weight
+            return part["at_risk"].T @ values
         if values.shape[0] > 4096:
             # many rows: per-column bincounts over the m event times beat an n x p cumsum
             m = part["m"]
@@ -1082,27 +1138,34 @@ class _CoxProblem:
         return loglik, grad, info
 
     @staticmethod
-    def _information(part, pc) -> np.ndarray:
-        """sum over (time, r) of meanwt * [ (S2 - frac D2) / denom - xbar xbar' ]."""
+    def _information(part, pc, time_weight: np.ndarray | None = None) -> np.ndarray:
+        """sum over (time, r) of meanwt * [ (S2 - frac D2) / denom - xbar xbar' ], each event
+        time's term multiplied by ``time_weight`` if given (cox.zph's sums of g(t)-weighted
+        information), without forming S2 per time: sum_k c_k S2_k = X' diag(risk * sum of c
+        over the row's risk interval) X."""
         k, denom, frac, m = pc["k"], pc["denom"], pc["frac"], part["m"]
-        mk_over = part["meanwt_k"] / denom
+        mk = part["meanwt_k"] if time_weight is None else part["meanwt_k"] * time_weight[k]
+        mk_over = mk / denom
         c = np.bincount(k, weights=mk_over, minlength=m)
         c_frac = np.bincount(k, weights=mk_over * frac, minlength=m)
         closed = pc.get("closed")
         if closed is not None:  # sum_r 1/denom = H1 and sum_r (r/d)/denom = R1/d at many ties
-            mb = part["meanwt_big"]
+            mb = part["meanwt_big"] if time_weight is None else part["meanwt_big"] * time_weight[part["big"]]
             c[part["big"]] += mb * closed["H1"]
             c_frac[part["big"]] += mb * closed["R1"] / closed["nd"]
-        cum_c = np.concatenate([[0.0], np.cumsum(c)])
-        a = pc["risk"] * (cum_c[part["hi"]] - cum_c[part["lo"]])
+        if part["at_risk"] is not None:
+            a = pc["risk"] * (part["at_risk"] @ c)
+        else:
+            cum_c = np.concatenate([[0.0], np.cumsum(c)])
+            a = pc["risk"] * (cum_c[part["hi"]] - cum_c[part["lo"]])
         x = part["x"]
         info = x.T @ (x * a[:, None])
         b = pc["risk_ev"] * c_frac[part["inv"]]
         info -= pc["x_ev"].T @ (pc["x_ev"] * b[:, None])
         xbar = pc["xbar"]
-        info -= xbar.T @ (xbar * part["meanwt_k"][:, None])
+        info -= xbar.T @ (xbar * mk[:, None])
         if closed is not None:
-            info -= np.einsum("k,kij->ij", part["meanwt_big"], _closed_xbar_outer(closed))
+            info -= _closed_xbar_outer_sum(closed, mb)
         return info
 
     # ---- score residuals (coxscore2.c / agscore2.c), used by the robust variance ----
@@ -1138,38 +1201,31 @@ class _CoxProblem:
         Gd = _bincount_columns(k, ((1 - frac) * haz)[:, None] * xbar, m)
         return H, G, Hd, Gd
 
-    # ---- pieces for cox.zph: per event time information and score ----
-    def event_time_terms(self, beta):
-        """Per event time (all strata): time, information contribution (p x p) and score (p)."""
-        out_t, out_v, out_u = [], [], []
+    # ---- pieces for cox.zph: g(t)-weighted sums of information and score ----
+    def event_times(self) -> np.ndarray:
+        """The event times of all strata, in the order :meth:`zph_sums` takes ``g``."""
+        return np.concatenate([part["etimes"] for part in self.parts])
+
+    def zph_sums(self, beta, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """sum_k I_k, sum_k g_k I_k, sum_k g_k^2 I_k and sum_k g_k U_k over the event times k,
+        with I_k and U_k the information and score contributions at time k (cox.zph's imat and
+        u, survival 3.x zph.c), g given per :meth:`event_times`."""
         p = self.p
+        v0, v1, v2, ug = np.zeros((p, p)), np.zeros((p, p)), np.zeros((p, p)), np.zeros(p)
+        offset = 0
         for part in self.parts:
             pc = self._pieces(part, beta)
-            m, k, frac, meanwt, denom = part["m"], pc["k"], pc["frac"], pc["meanwt"], pc["denom"]
-            x, risk, inv, lo, hi = part["x"], pc["risk"], part["inv"], part["lo"], part["hi"]
-            s2 = np.zeros((m, p, p))
-            d2 = np.zeros((m, p, p))
-            for a in range(p):
-                for b in range(a, p):
-                    s2[:, a, b] = s2[:, b, a] = _interval_sums(lo, hi, risk * x[:, a] * x[:, b], m)
-                    d2[:, a, b] = d2[:, b, a] = np.bincount(
-                        inv, weights=pc["risk_ev"] * pc["x_ev"][:, a] * pc["x_ev"][:, b], minlength=m)
-            xbar = pc["xbar"]
-            second = (s2[k] - frac[:, None, None] * d2[k]) / denom[:, None, None] \
-                - xbar[:, :, None] * xbar[:, None, :]
-            weighted = (meanwt[k][:, None, None] * second).reshape(k.size, p * p)
-            v = _bincount_columns(k, weighted, m).reshape(m, p, p)
-            u = _bincount_columns(inv, pc["w_ev"][:, None] * pc["x_ev"], m)
-            u -= _bincount_columns(k, meanwt[k][:, None] * xbar, m)
+            gp = g[offset:offset + part["m"]]
+            offset += part["m"]
+            v0 += self._information(part, pc)
+            v1 += self._information(part, pc, gp)
+            v2 += self._information(part, pc, gp ** 2)
+            k = pc["k"]
+            ug += (pc["w_ev"] * gp[part["inv"]]) @ pc["x_ev"] - (part["meanwt_k"] * gp[k]) @ pc["xbar"]
             closed = pc.get("closed")
-            if closed is not None:  # many tied deaths: the same sums over r in closed form
-                big, mb, c = part["big"], part["meanwt_big"], closed
-                sum_second = (s2[big] * c["H1"][:, None, None] - d2[big] / c["nd"][:, None, None]
-                              * c["R1"][:, None, None] - _closed_xbar_outer(c))
-                v[big] += mb[:, None, None] * sum_second
-                u[big] -= mb[:, None] * _closed_xbar_sum(c)
-            out_t.append(part["etimes"]); out_v.append(v); out_u.append(u)
-        return np.concatenate(out_t), np.concatenate(out_v), np.concatenate(out_u)
+            if closed is not None:
+                ug -= (part["meanwt_big"] * gp[part["big"]]) @ _closed_xbar_sum(closed)
+        return v0, v1, v2, ug
 
 
 def _combine_codes(codes: list) -> tuple[np.ndarray | None, int]:
@@ -1190,6 +1246,16 @@ def _combine_codes(codes: list) -> tuple[np.ndarray | None, int]:
     return key, span
 
 
+def _binary_key(x: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """When every covariate is 0/1 (the dashboard's dummies, before centring), each row's
+    covariate pattern as one integer (column j adds 2^j), from whole-matrix passes instead of one
+    factorisation per column; None otherwise."""
+    n, p = x.shape
+    if n == 0 or p == 0 or p > 52 or not np.all((x == 0) | (x == 1)):
+        return None
+    return (x @ (2.0 ** np.arange(p))).astype(np.int64), 2 ** p  # exact: integers below 2^53
+
+
 def _value_codes(column: np.ndarray) -> np.ndarray:
     """Integer codes of a covariate's values: a comparison for two-valued columns (the centred
     dummies of the dashboard), a hash factorisation otherwise."""
@@ -1201,6 +1267,13 @@ def _value_codes(column: np.ndarray) -> np.ndarray:
     return pd.factorize(column)[0]
 
 
+def _first_of_groups(inverse: np.ndarray, n_groups: int) -> np.ndarray:
+    """Index of the first row of each group 0..n_groups-1."""
+    first = np.zeros(n_groups, dtype=np.int64)
+    first[inverse[::-1]] = np.arange(inverse.size)[::-1]
+    return first
+
+
 def _dense_codes(key: np.ndarray, span: int) -> tuple[np.ndarray, int]:
     """Group number of each key, 0..G-1: by counting when the key range is small (a registry's
     time grid times a few dummies), by hashing otherwise."""
@@ -1210,12 +1283,6 @@ def _dense_codes(key: np.ndarray, span: int) -> tuple[np.ndarray, int]:
         return lookup[key], int(present.sum())
     inverse, uniques = pd.factorize(key)
     return inverse, len(uniques)
-
-
-def _interval_sums(lo: np.ndarray, hi: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
-    """out[k] = sum of values[i] over rows with lo_i <= k < hi_i (difference array)."""
-    diff = np.bincount(lo, weights=values, minlength=m + 1) - np.bincount(hi, weights=values, minlength=m + 1)
-    return np.cumsum(diff)[:m]
 
 
 def _efron_sums(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> dict:
@@ -1257,14 +1324,12 @@ def _closed_xbar_sum(c: dict) -> np.ndarray:
     return c["A"] * c["H1"][:, None] - c["B"] * c["R1"][:, None]
 
 
-def _closed_xbar_outer(c: dict) -> np.ndarray:
-    """sum_r xbar_r xbar_r' = A A' H2 - (A B' + B A') R2 + B B' R3, per time."""
+def _closed_xbar_outer_sum(c: dict, weight: np.ndarray) -> np.ndarray:
+    """sum over times of weight * sum_r xbar_r xbar_r', with sum_r xbar_r xbar_r' = A A' H2 -
+    (A B' + B A') R2 + B B' R3 per time: four p x p products over the times."""
     A, B = c["A"], c["B"]
-    AA = A[:, :, None] * A[:, None, :]
-    AB = A[:, :, None] * B[:, None, :]
-    BB = B[:, :, None] * B[:, None, :]
-    return (AA * c["H2"][:, None, None] - (AB + AB.transpose(0, 2, 1)) * c["R2"][:, None, None]
-            + BB * c["R3"][:, None, None])
+    AB = A.T @ (B * (weight * c["R2"])[:, None])
+    return A.T @ (A * (weight * c["H2"])[:, None]) - AB - AB.T + B.T @ (B * (weight * c["R3"])[:, None])
 
 
 def _bincount_columns(index: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
@@ -1467,9 +1532,8 @@ def _zph_table(problem: "_CoxProblem", t: np.ndarray, d: np.ndarray, e: np.ndarr
     """cox.zph's score test (survival 3.x) from a fitted problem; see proportional_hazards_test.
     Returns {term: (chisq, df, p)} with "GLOBAL" last."""
     if g_grid is not None:  # precomputed on a time grid (cox_fit_arrays with time codes)
-        etimes, v, u = problem.event_time_terms(coef)
         g = g_grid[problem.parts[0]["event_grid"]]
-        return _zph_from_terms(v, u, g, coef, covariates, terms)
+        return _zph_from_sums(problem.zph_sums(coef, g), coef, covariates, terms)
     if transform == "km":
         ktimes, ksurv = _km_curve(t, d, e)
         idx = np.searchsorted(ktimes, t, side="left")  # number of KM times strictly below t
@@ -1483,25 +1547,24 @@ def _zph_table(problem: "_CoxProblem", t: np.ndarray, d: np.ndarray, e: np.ndarr
     else:
         raise SurvivalInputError(f"Unknown transform {transform!r}.")
     gmean = ttimes[d > 0].mean()
-    etimes, v, u = problem.event_time_terms(coef)
+    etimes = problem.event_times()
     # g at each event time (the same for all tied events at that time)
     event_t = t[d > 0]
     event_g = ttimes[d > 0] - gmean
     order = np.argsort(event_t, kind="stable")
     g = event_g[order][np.searchsorted(event_t[order], etimes)]
-    return _zph_from_terms(v, u, g, coef, covariates, terms)
+    return _zph_from_sums(problem.zph_sums(coef, g), coef, covariates, terms)
 
 
-def _zph_from_terms(v: np.ndarray, u: np.ndarray, g: np.ndarray, coef: np.ndarray, covariates: list,
-                    terms: dict | None) -> dict:
-    """The score test of x * g(t) terms from per-event-time information and score (cox.zph)."""
+def _zph_from_sums(sums: tuple, coef: np.ndarray, covariates: list, terms: dict | None) -> dict:
+    """The score test of x * g(t) terms (cox.zph) from :meth:`_CoxProblem.zph_sums`."""
+    v0, v1, v2, u2 = sums
     p = coef.size
     imat = np.zeros((2 * p, 2 * p))
-    imat[:p, :p] = v.sum(axis=0)
-    imat[:p, p:] = np.einsum("k,kij->ij", g, v)
-    imat[p:, :p] = imat[:p, p:].T
-    imat[p:, p:] = np.einsum("k,kij->ij", g ** 2, v)
-    u2 = (g[:, None] * u).sum(axis=0)
+    imat[:p, :p] = v0
+    imat[:p, p:] = v1
+    imat[p:, :p] = v1.T
+    imat[p:, p:] = v2
     if terms is None:
         terms = {name: [name] for name in covariates}
     position = {name: j for j, name in enumerate(covariates)}
