@@ -575,11 +575,15 @@ def _variable_rows(frame: pd.DataFrame, spec: VariableSpec, groups: _Groups, for
     # A group with patients none of whom the variable applies to (ST for the intervention type)
     # gets NaN counts ("not applicable"); an empty group gets zero counts.
     inapplicable = [bool(full.any() and not mask.any()) for full, mask in zip(groups.masks, group_masks)]
-    missing = column.isna().to_numpy()
     if spec.kind == CONTINUOUS:
+        missing = column.isna().to_numpy()
         rows, test, smd = _continuous_rows(column, spec, groups, group_masks, inapplicable, missing, force_rank)
     else:
-        rows, test, smd = _categorical_rows(column, spec, groups, group_masks, inapplicable, missing)
+        # one hash pass gives the missing cells, the observed values and every row's value
+        # (a registry's text column: isna, unique and one comparison per level cost 5x more)
+        factorized = pd.factorize(column.to_numpy(), use_na_sentinel=True)
+        missing = factorized[0] < 0
+        rows, test, smd = _categorical_rows(column, spec, groups, group_masks, inapplicable, missing, factorized)
     rows.append(_missing_row(groups, group_masks, inapplicable, missing))
     if not any(mask.any() for mask in group_masks):
         test = _TestResult(math.nan, NOT_TESTABLE_NO_PATIENTS)
@@ -645,13 +649,14 @@ def _describe_sample(sample: np.ndarray) -> dict[str, float]:
     }
 
 
-def _categorical_rows(column, spec, groups, group_masks, inapplicable, missing):
-    levels = _category_levels(column, spec, missing)
-    codes = _level_codes(column, spec, levels, missing)
+def _categorical_rows(column, spec, groups, group_masks, inapplicable, missing, factorized):
+    value_codes, observed = factorized
+    levels = _category_levels(column, spec, missing, list(observed))
+    codes = _level_codes(value_codes, list(observed), levels)
     # counts[level, group] over non-missing applicable rows
     counts = np.array(
-        [[float(((codes == i) & mask).sum()) for mask in group_masks] for i in range(len(levels))]
-    ).reshape(len(levels), len(group_masks))
+        [np.bincount(codes[mask & (codes >= 0)], minlength=len(levels)) for mask in group_masks],
+        dtype=float).T.reshape(len(levels), len(group_masks))
     totals = counts.sum(axis=0)
     test = _chi_square(counts)
     if spec.kind == BINARY:
@@ -675,8 +680,9 @@ def _categorical_rows(column, spec, groups, group_masks, inapplicable, missing):
     return rows, test, smd
 
 
-def _category_levels(column: pd.Series, spec: VariableSpec, missing: np.ndarray) -> list:
-    observed = pd.unique(column[~missing])
+def _category_levels(column: pd.Series, spec: VariableSpec, missing: np.ndarray, observed: list) -> list:
+    """The variable's levels: the specification's, then other observed values (``observed``:
+    the distinct non-missing values in order of appearance)."""
     if spec.kind == BINARY:
         unexpected = [v for v in observed if not any(_same_level(v, level) for level in spec.levels)]
         if unexpected:
@@ -694,13 +700,15 @@ def _category_levels(column: pd.Series, spec: VariableSpec, missing: np.ndarray)
     return known + sorted(extra, key=_level_text)
 
 
-def _level_codes(column: pd.Series, spec: VariableSpec, levels: list, missing: np.ndarray) -> np.ndarray:
-    codes = np.full(len(column), -1, dtype=np.int64)
-    values = column.to_numpy(dtype=object)
-    for i, level in enumerate(levels):
-        # elementwise == on the object array (numpy); missing values never equal a level
-        codes[(values == level) & ~missing] = i
-    return codes
+def _level_codes(value_codes: np.ndarray, observed: list, levels: list) -> np.ndarray:
+    """Each row's level index (-1 for missing), from its distinct-value code: a value belongs
+    to the last level it equals (==, as numpy compares object arrays)."""
+    lookup = np.full(len(observed) + 1, -1, dtype=np.int64)  # last slot: missing (code -1)
+    for u, value in enumerate(observed):
+        for i, level in enumerate(levels):
+            if value == level:
+                lookup[u] = i
+    return lookup[value_codes]
 
 
 def _missing_row(groups: _Groups, group_masks: list[np.ndarray], inapplicable: list[bool], missing: np.ndarray) -> dict:

@@ -122,16 +122,18 @@ def test_time_codes_give_the_same_fit():
 
 
 def _count_pattern_parts(monkeypatch) -> list:
-    """Record whether each stratum was fitted as covariate patterns (so a test can insist on it)."""
+    """Record which covariate-pattern path fitted each stratum ("grid" or "rows", None when the
+    rows were merged instead), so a test can insist on the path it checks."""
     used = []
-    original = sv._CoxProblem._pattern_part
+    for name, label in (("_pattern_part", "rows"), ("_grid_pattern_part", "grid")):
+        original = getattr(sv._CoxProblem, name)
 
-    def spy(self, *args, **kwargs):
-        part = original(self, *args, **kwargs)
-        used.append(part is not None)
-        return part
+        def spy(self, *args, _original=original, _label=label, **kwargs):
+            part = _original(self, *args, **kwargs)
+            used.append(_label if part is not None else None)
+            return part
 
-    monkeypatch.setattr(sv._CoxProblem, "_pattern_part", spy)
+        monkeypatch.setattr(sv._CoxProblem, name, spy)
     return used
 
 
@@ -152,7 +154,7 @@ def test_pattern_cox_equals_merged_and_row_level_fits(monkeypatch, ties, with_en
                   strata="stratum" if with_strata else None)
     used = _count_pattern_parts(monkeypatch)
     patterns = sv.cox_regression(frame, **kwargs)
-    assert used and all(used)
+    assert used and all(path == "rows" for path in used)
     monkeypatch.setattr(sv._CoxProblem, "PATTERN_CELLS", 0)
     merged = sv.cox_regression(frame, **kwargs)
     monkeypatch.setattr(sv._CoxProblem, "AGGREGATE_ABOVE", 10**12)
@@ -162,33 +164,43 @@ def test_pattern_cox_equals_merged_and_row_level_fits(monkeypatch, ties, with_en
         assert abs(patterns.log_likelihood - other.log_likelihood) < 1e-9 * abs(other.log_likelihood)
 
 
-def test_pattern_cox_zph_equals_row_level(monkeypatch):
-    """cox.zph's chi-squares from the g(t)-weighted information sums on covariate patterns
-    equal those of the merged rows and of the row-level fit, for a dashboard-like model (three
-    factors, time codes, heavy ties). Tolerance: 1e-10 absolute on coef (the log hazard ratios
-    here are near 0, where a relative tolerance means nothing), 1e-9 relative on se, 1e-8
-    relative on every chi-square."""
+@pytest.mark.parametrize("levels", [2, 13])
+def test_pattern_cox_zph_equals_row_level(monkeypatch, levels):
+    """Dashboard-like fits (0/1 dummies, time codes, heavy ties) run on covariate patterns
+    counted on the time grid. Coefficients, standard errors and cox.zph's chi-squares (from the
+    g(t)-weighted information sums) must equal those of the patterns counted from the rows'
+    risk intervals, of merged rows and of the row-level fit. A 13-level factor gives 2^15
+    possible keys, so the grid path numbers the patterns present instead of using the key.
+    Tolerance: 1e-10 absolute on coef (log hazard ratios near 0, where a relative tolerance
+    means nothing), 1e-9 relative on se, 1e-8 relative on every chi-square."""
     rng = np.random.default_rng(7)
     n = 40_000
-    time = np.round(rng.exponential(40, n) * 30.4375) / 30.4375 + 0.01
+    time = np.round(rng.exponential(40, n)) + 1.0  # whole months: dozens of deaths per time
     event = (rng.random(n) < 0.6).astype(float)
     site = rng.integers(0, 3, n)
-    x = np.column_stack([rng.random(n) < 0.4, site == 1, site == 2, rng.random(n) < 0.3]).astype(float)
+    factor = rng.integers(0, levels, n)
+    columns = [rng.random(n) < 0.4, site == 1, site == 2] + [factor == j for j in range(1, levels)]
+    x = np.column_stack(columns).astype(float)
     grid, codes = np.unique(time, return_inverse=True)
-    terms = {"a": [0], "site": [1, 2], "b": [3]}
+    terms = {"a": [0], "site": [1, 2], "factor": list(range(3, 2 + levels))}
+    if levels == 13:  # the key's range times the grid exceeds the matrix budget: numbered patterns
+        assert 2 ** x.shape[1] * grid.size > sv._CoxProblem.PATTERN_CELLS
     kwargs = dict(ph_terms=terms, time_codes=codes, time_grid=grid)
     used = _count_pattern_parts(monkeypatch)
-    patterns = sv.cox_fit_arrays(time, event, x, **kwargs)
-    assert used == [True]
+    on_grid = sv.cox_fit_arrays(time, event, x, **kwargs)
+    assert used == ["grid"]
+    monkeypatch.setattr(sv._CoxProblem, "_grid_pattern_part", lambda *args, **kwargs: None)
+    from_rows = sv.cox_fit_arrays(time, event, x, **kwargs)
+    assert used[-1] == "rows"
     monkeypatch.setattr(sv._CoxProblem, "PATTERN_CELLS", 0)
     merged = sv.cox_fit_arrays(time, event, x, **kwargs)
     monkeypatch.setattr(sv._CoxProblem, "AGGREGATE_ABOVE", 10**12)
     row_level = sv.cox_fit_arrays(time, event, x, **kwargs)
-    for other in (merged, row_level):
-        np.testing.assert_allclose(patterns.coef, other.coef, rtol=0, atol=1e-10)
-        np.testing.assert_allclose(patterns.se, other.se, rtol=1e-9)
+    for other in (from_rows, merged, row_level):
+        np.testing.assert_allclose(on_grid.coef, other.coef, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(on_grid.se, other.se, rtol=1e-9)
         for term in (*terms, "GLOBAL"):
-            np.testing.assert_allclose(patterns.ph[term][0], other.ph[term][0], rtol=1e-8)
+            np.testing.assert_allclose(on_grid.ph[term][0], other.ph[term][0], rtol=1e-8)
 
 
 def test_continuous_covariate_falls_back_to_merged_rows(monkeypatch):
@@ -201,8 +213,16 @@ def test_continuous_covariate_falls_back_to_merged_rows(monkeypatch):
     x = np.column_stack([rng.random(n) < 0.5, rng.normal(size=n)]).astype(float)
     used = _count_pattern_parts(monkeypatch)
     fast = sv.cox_fit_arrays(time, event, x)
-    assert used == [False]
+    assert used == [None]
     monkeypatch.setattr(sv._CoxProblem, "AGGREGATE_ABOVE", 10**12)
     plain = sv.cox_fit_arrays(time, event, x)
     np.testing.assert_allclose(fast.coef, plain.coef, rtol=1e-9)
     np.testing.assert_allclose(fast.se, plain.se, rtol=1e-9)
+
+
+def test_trigamma_equals_scipy():
+    """The series trigamma of the closed-form Efron sums equals scipy's polygamma(1, z) from
+    z = 1 to 1e9. Tolerance: 1e-14 relative."""
+    from scipy import special
+    z = np.concatenate([np.linspace(1, 12, 1001), np.geomspace(12, 1e9, 2000), [1.0, 9.999999, 10.0]])
+    np.testing.assert_allclose(sv._trigamma(z), special.polygamma(1, z), rtol=1e-14, atol=0)
