@@ -767,10 +767,10 @@ def cox_fit_arrays(time: np.ndarray, event: np.ndarray, x: np.ndarray, *, entry:
     w = np.ones(t.shape[0])
     s = None  # one stratum
     key = _binary_key(x) if t.shape[0] > _CoxProblem.AGGREGATE_ABOVE else None
-    center = x.mean(axis=0)
-    xc = x - center
-    problem = _CoxProblem(t, d, e, w, s, xc, ties, aggregate=True, codes=codes, grid=grid,
-                          pattern_key=None if key is None else (*key, center), unit_weights=True)
+    center = (np.ones(t.shape[0]) @ x) / max(t.shape[0], 1)  # column means (one matrix product)
+    problem = _CoxProblem(t, d, e, w, s, x, ties, aggregate=True, codes=codes, grid=grid,
+                          pattern_key=None if key is None else (*key, center), unit_weights=True,
+                          center=center)
     fit = _newton_raphson(problem, 30)
     beta, loglik, loglik0, warnings = fit.beta, fit.loglik, fit.loglik_null, fit.warnings
     se = np.sqrt(np.abs(np.diag(fit.var)))
@@ -911,8 +911,12 @@ class _CoxProblem:
     SMALL_TIES = 8  # tied deaths up to this many are expanded term by term (Efron's r = 0..d-1)
 
     def __init__(self, t, d, e, w, s, x, ties, aggregate: bool = False, codes=None, grid=None,
-                 closed_form: bool = True, pattern_key: tuple | None = None, unit_weights: bool = False):
+                 closed_form: bool = True, pattern_key: tuple | None = None, unit_weights: bool = False,
+                 center: np.ndarray | None = None):
         self.p = x.shape[1]
+        # x - center is the design the likelihood uses; formed only if a path needs the rows
+        # (fits on covariate patterns never do: a million-row copy saved)
+        self._center = center
         # (integer per row, its range, column means): the rows' 0/1 covariates as one integer
         # (column j adds 2^j); x holds them centred by the means
         self.pattern_key = pattern_key
@@ -949,7 +953,9 @@ class _CoxProblem:
                 if part is not None:
                     return {"etimes": etimes, "m": m, "event_grid": event_grid, **part}
             hi = np.cumsum(is_event_time)[codes]                  # event times <= stop
+            x = self._centred(x)
         else:
+            x = self._centred(x)
             etimes = _sorted_unique(t_r[d_r > 0])
             m = etimes.size
             if m == 0:
@@ -1003,6 +1009,13 @@ class _CoxProblem:
                 "lo_pos": lo_pos, "row_map": row_map, "at_risk": None,
                 **self._death_terms(m, ev, inv, count[ev], w_a[ev], x_a[ev])}
 
+    def _centred(self, x: np.ndarray) -> np.ndarray:
+        if self._center is None:
+            return x
+        if getattr(self, "_x_centred", None) is None:
+            self._x_centred = x - self._center
+        return self._x_centred
+
     def _grid_pattern_part(self, rows, whole, d, w, codes, n_grid, is_event_time):
         """:meth:`_pattern_part` for 0/1 covariates keyed by one integer (``pattern_key``) and
         times given as grid codes (no entry): rows are counted per (pattern, number of event
@@ -1015,7 +1028,7 @@ class _CoxProblem:
         cum_events = np.cumsum(is_event_time)
         m = int(cum_events[-1])
         width = m + 1
-        if span * width <= self.PATTERN_CELLS:
+        if span <= 64:
             pattern, pattern_keys = key, np.arange(span)  # absent patterns are rows of zeros
         else:
             pattern, pattern_keys = _dense_codes(key, span, values=True)
@@ -1029,7 +1042,9 @@ class _CoxProblem:
         # at risk at event time k: rows with more than k event times up to their time (the
         # pattern's total minus those with at most k; exact for counts)
         total = per_cell.sum(axis=1, dtype=float)
-        at_risk = total[:, None] - np.cumsum(per_cell[:, :m], axis=1, dtype=float)
+        at_risk = np.empty((n_patterns, m))  # one allocation: fresh memory is slow to touch here
+        np.cumsum(per_cell[:, :m], axis=1, dtype=float, out=at_risk)
+        np.subtract(total[:, None], at_risk, out=at_risk)
         dead_rows = np.nonzero(d > 0)[0]
         dead_cell = cell[dead_rows]
         n_all = np.bincount(dead_cell, minlength=cells)
