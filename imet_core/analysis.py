@@ -143,7 +143,7 @@ class _Arrays:
         present = [c for c in dict.fromkeys(columns) if c in frame.columns]
         # only the chosen columns' rows are copied (``frame.iloc[rows]`` would copy every
         # column of the registry first: 0.4 GB for a million patients)
-        out = pd.DataFrame({c: frame[c].array.take(self.rows) for c in present},
+        out = pd.DataFrame({c: _take_rows(frame[c], self.rows) for c in present},
                            index=pd.RangeIndex(len(self)), columns=present, copy=False)
         labels = np.array(self.levels, dtype=object)
         out[ARM_COLUMN] = labels[self.arm] if len(self.levels) else np.array([], dtype=object)
@@ -157,6 +157,14 @@ class _Arrays:
         ok = arm >= 0
         return (np.bincount(arm[ok], minlength=k).astype(int),
                 np.bincount(arm[ok], weights=ev[ok], minlength=k).astype(int))
+
+
+def _take_rows(column: pd.Series, rows: np.ndarray):
+    """The column's values at ``rows``, in its own dtype: numpy columns as numpy arrays (a
+    DataFrame built from pandas' numpy wrapper scans object columns for missing values first)."""
+    if isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
+        return column.array.take(rows)
+    return column.to_numpy().take(rows)
 
 
 _FACTORIZED: "OrderedDict[int, tuple]" = OrderedDict()

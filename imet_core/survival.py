@@ -130,10 +130,25 @@ def _timefix(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
     return [None if a is None else representative[np.searchsorted(values, a)] for a in arrays]
 
 
+_HASH_ABOVE = 50_000  # rows above which distinct times are hashed rather than sorted
+
+
+def _unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(values, return_inverse=True) without sorting the rows when they are many:
+    hash the distinct values, sort those, and find each row's by binary search."""
+    if values.size > _HASH_ABOVE:
+        codes, distinct = pd.factorize(values)  # codes into the distinct values as they appear
+        order = np.argsort(distinct)
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        return distinct[order], rank[codes]
+    return np.unique(values, return_inverse=True)
+
+
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """Distinct values, sorted: hashing first for large arrays (few distinct times among
     many rows), a plain sort for small ones (less overhead)."""
-    if values.size > 50_000:
+    if values.size > _HASH_ABOVE:
         return np.sort(pd.unique(values))
     return np.unique(values)
 
@@ -148,6 +163,14 @@ def _risk_set_sums(times_at: np.ndarray, time: np.ndarray, entry: np.ndarray | N
     At risk at t means entry < t <= time (R's counting-process convention). Uses two reverse
     cumulative sums, so the cost is O(n log n) whatever the number of query times.
     """
+    if entry is None and time.size > _HASH_ABOVE:  # no sort: sums per distinct time, then a tail sum
+        distinct, inverse = _unique_inverse(time)
+        if values.ndim == 1:
+            per_time = np.bincount(inverse, weights=values, minlength=distinct.size)
+        else:
+            per_time = _bincount_columns(inverse, values.reshape(time.size, -1), distinct.size).reshape(
+                (distinct.size,) + values.shape[1:])
+        return _take_tail(_reverse_cumsum(per_time), np.searchsorted(distinct, times_at, side="left"))
     order = np.argsort(time, kind="stable")
     sorted_time = time[order]
     tail = _reverse_cumsum(values[order])
@@ -255,8 +278,11 @@ def kaplan_meier(time, event, *, entry=None, weights=None, conf_type: str = "log
     n = t.shape[0]
     if n == 0:
         raise SurvivalInputError("No observations.")
-    utime, inverse = np.unique(t, return_inverse=True)
-    at_risk = _risk_set_sums(utime, t, e, w)
+    utime, inverse = _unique_inverse(t)
+    if e is None:  # at risk at u: every row with time >= u, a reverse cumulative sum
+        at_risk = np.cumsum(np.bincount(inverse, weights=w, minlength=utime.size)[::-1])[::-1]
+    else:
+        at_risk = _risk_set_sums(utime, t, e, w)
     events = np.bincount(inverse, weights=w * d, minlength=utime.size)
     censored = np.bincount(inverse, weights=w * (1 - d), minlength=utime.size)
     events_unweighted = np.bincount(inverse, weights=d, minlength=utime.size)
@@ -423,11 +449,11 @@ def risk_table(time, event, at_times, *, entry=None, weights=None) -> pd.DataFra
     t, d, e, w = _prepare(time, event, entry, weights)
     q = np.asarray(at_times, dtype=float).reshape(-1)
     at_risk = _risk_set_sums(q, t, e, w) if t.size else np.zeros(q.size)
-    order = np.argsort(t, kind="stable")
-    st = t[order]
-    cum_events = np.concatenate([[0.0], np.cumsum((w * d)[order])])
-    cum_cens = np.concatenate([[0.0], np.cumsum((w * (1 - d))[order])])
-    pos = np.searchsorted(st, q, side="right")
+    # cumulative counts over the distinct times (no sort of the rows)
+    utime, inverse = _unique_inverse(t)
+    cum_events = np.concatenate([[0.0], np.cumsum(np.bincount(inverse, weights=w * d, minlength=utime.size))])
+    cum_cens = np.concatenate([[0.0], np.cumsum(np.bincount(inverse, weights=w * (1 - d), minlength=utime.size))])
+    pos = np.searchsorted(utime, q, side="right")
     return pd.DataFrame({"time": q, "at_risk": at_risk, "events": cum_events[pos],
                          "censored": cum_cens[pos]})
 

@@ -496,8 +496,19 @@ def table_one(
     return result
 
 
+def _level_masks(codes: np.ndarray, distinct: Sequence[object], levels: Sequence[object]) -> tuple[np.ndarray, ...]:
+    """``column.eq(level)`` for each level (== per value; missing equals nothing), from the
+    column's factorisation (``codes``, ``distinct`` values): one hash pass for all levels."""
+    masks = []
+    for level in levels:
+        matching = [i for i, value in enumerate(distinct) if value == level]
+        masks.append(codes == matching[0] if len(matching) == 1 else np.isin(codes, matching))
+    return tuple(masks)
+
+
 def _resolve_groups(column: pd.Series, name: str, group_levels: Sequence[object] | None) -> _Groups:
-    observed = pd.unique(column.dropna())
+    codes, observed = pd.factorize(column.to_numpy(), use_na_sentinel=True)
+    observed = list(observed)  # distinct non-missing values in order of appearance
     if group_levels is not None:
         levels = list(group_levels)
         outside = [v for v in observed if not any(_same_level(v, level) for level in levels)]
@@ -521,7 +532,7 @@ def _resolve_groups(column: pd.Series, name: str, group_levels: Sequence[object]
     clash = [key for key in keys if key in reserved]
     if clash:
         raise ValueError(f"group level(s) {', '.join(clash)} of column {name!r} clash with Table 1's column names")
-    masks = tuple(column.eq(level).fillna(False).to_numpy(dtype=bool) for level in levels)
+    masks = _level_masks(codes, observed, levels)
     assigned = np.zeros(len(column), dtype=bool)
     for mask in masks:
         assigned |= mask
@@ -605,7 +616,8 @@ def _applicable_mask(frame: pd.DataFrame, spec: VariableSpec) -> np.ndarray:
     if spec.applies_to is None or spec.applies_to[0] not in frame.columns:
         return np.ones(len(frame), dtype=bool)
     column, value = spec.applies_to
-    return frame[column].eq(value).fillna(False).to_numpy(dtype=bool)
+    codes, distinct = pd.factorize(frame[column].to_numpy(), use_na_sentinel=True)
+    return _level_masks(codes, list(distinct), [value])[0]
 
 
 def _continuous_values(column: pd.Series, name: str) -> np.ndarray:

@@ -226,3 +226,27 @@ def test_trigamma_equals_scipy():
     from scipy import special
     z = np.concatenate([np.linspace(1, 12, 1001), np.geomspace(12, 1e9, 2000), [1.0, 9.999999, 10.0]])
     np.testing.assert_allclose(sv._trigamma(z), special.polygamma(1, z), rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("weights", [None, "integer", "fractional"])
+def test_large_km_and_risk_table_equal_the_sorted_path(monkeypatch, weights):
+    """Above 50,000 rows Kaplan-Meier, the risk table and risk-set sums hash the distinct times
+    instead of sorting the rows; the results must equal the sorted path's. Tolerance: 1e-12
+    relative on every column (summation order is the only difference)."""
+    rng = np.random.default_rng(9)
+    n = 60_000
+    time = np.round(rng.exponential(40, n) * 30.4375) / 30.4375 + 0.01
+    event = (rng.random(n) < 0.5).astype(float)
+    w = {None: None, "integer": rng.integers(1, 4, n).astype(float),
+         "fractional": rng.uniform(0.5, 2.0, n)}[weights]
+    at = [0.0, 12.0, 24.0, 60.0, 500.0]
+    hashed_km = sv.kaplan_meier(time, event, weights=w)
+    hashed_risk = sv.risk_table(time, event, at, weights=w)
+    monkeypatch.setattr(sv, "_HASH_ABOVE", 10**12)
+    sorted_km = sv.kaplan_meier(time, event, weights=w)
+    sorted_risk = sv.risk_table(time, event, at, weights=w)
+    pd.testing.assert_frame_equal(hashed_km.table, sorted_km.table, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(hashed_km.std_err, sorted_km.std_err, rtol=1e-12)
+    assert (hashed_km.median, hashed_km.median_lower, hashed_km.median_upper) == pytest.approx(
+        (sorted_km.median, sorted_km.median_lower, sorted_km.median_upper), rel=1e-12)
+    pd.testing.assert_frame_equal(hashed_risk, sorted_risk, rtol=1e-12, atol=0)
