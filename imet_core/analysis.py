@@ -20,12 +20,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from imet_core import schema
 from imet_core.subgroups import COMPARISONS, Selection
 from imet_core.survival import (
-    KaplanMeierResult, SurvivalInputError, cox_fit_arrays, kaplan_meier, logrank_test, risk_table,
+    KaplanMeierResult, SurvivalInputError, _chi2_sf, cox_fit_arrays, kaplan_meier, logrank_test, risk_table,
 )
 from imet_core.table_one import DEFAULT_VARIABLES, table_one
 
@@ -560,7 +559,7 @@ def _interaction_p(arrays: _Arrays, masks, var_rows, ia) -> tuple[float, str]:
         chi = float(b @ np.linalg.solve(v, b))
     except np.linalg.LinAlgError:
         return np.nan, "No interaction test: the interaction terms are not estimable."
-    return float(stats.chi2.sf(chi, k)), ""
+    return float(_chi2_sf(chi, k)), ""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -766,7 +765,7 @@ def _univariable_rows(arrays: _Arrays, cand: CoxCandidate, references, univariab
         for row in rows:
             row["note"] = row["note"] or f"Not estimated: {exc}"
         return rows
-    lr_p = float(stats.chi2.sf(max(2 * (fit.log_likelihood - fit.log_likelihood_null), 0.0), len(estimable)))
+    lr_p = float(_chi2_sf(max(2 * (fit.log_likelihood - fit.log_likelihood_null), 0.0), len(estimable)))
     univariable_ph[cand.variable] = fit.ph[cand.variable]
     for j, r in enumerate(estimable):
         rows[r].update(hr=fit.hr[j], hr_lower=fit.hr_lower[j], hr_upper=fit.hr_upper[j], p=fit.p[j],
