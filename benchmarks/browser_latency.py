@@ -7,9 +7,17 @@ through a path of sidebar filter changes. The time of one click is measured insi
 
 - start: the ``pointerdown`` of the click (a capture listener records ``performance.now()``);
 - end: the first animation frame at which the data of *every* plotly chart on the page differs
-  from what it was before the click *and* Streamlit's status widget ("Running...") is gone.
+  from what it was before the click, every chart is *visible* (not ``visibility: hidden``, not
+  zero-sized) *and* Streamlit's status widget ("Running...") is gone.
 
 So Playwright's own round trips are not counted, and the end is a frame the user sees.
+
+Why visibility: Streamlit mounts a new chart element for new figure data, and its first plotly
+draw happens while the element's width is still unmeasured, with the graph div styled
+``visibility: hidden``; the chart the user sees is the second draw, once the width is known
+(Streamlit 1.67, ``PlotlyChart`` + ``withFullScreenWrapper``). A frame whose graph div is hidden
+shows a blank area, not a redrawn chart. ``*_charts_changed`` still reports the first frame
+with every chart's data changed, visible or not.
 
 Every selection on the path is new to the server when first clicked (``miss``: the page's
 analysis is computed). The same path is then clicked again in a second fresh session: those
@@ -37,9 +45,14 @@ MIN_EVENTS_PER_ARM = 5
 
 _INSTALL_PROBE = """
 () => {
-  const signature = () => Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => {
+  const charts = () => Array.from(document.querySelectorAll('.js-plotly-plot'));
+  const signature = () => charts().map(g => {
     try { return JSON.stringify((g.data || []).map(t => [t.x, t.y])); } catch (e) { return 'unreadable'; }
   });
+  const visible = g => {
+    const box = g.getBoundingClientRect();
+    return getComputedStyle(g).visibility !== 'hidden' && box.width > 0 && box.height > 0;
+  };
   const before = signature();
   const probe = {t0: null, tCharts: null, t1: null, charts: before.length};
   window.__imetProbe = probe;
@@ -49,8 +62,9 @@ _INSTALL_PROBE = """
     if (window.__imetProbe !== probe) return;          // a newer probe replaced this one
     if (probe.t0 !== null) {
       const now = signature();
-      const redrawn = now.length >= before.length && before.every((s, i) => now[i] !== s);
-      if (redrawn && probe.tCharts === null) probe.tCharts = performance.now();
+      const changed = now.length >= before.length && before.every((s, i) => now[i] !== s);
+      if (changed && probe.tCharts === null) probe.tCharts = performance.now();
+      const redrawn = changed && charts().every(visible);
       if (redrawn && !document.querySelector('[data-testid="stStatusWidget"]')) {
         probe.t1 = performance.now();
         return;
@@ -124,8 +138,8 @@ def time_clicks(browser, url: str, page_name: str, path: Sequence[tuple[str, str
                 timeout_ms: int = 30000) -> tuple[list[float], list[float], list[str]]:
     """Open ``page_name`` in a fresh session and click through ``path``.
 
-    Returns seconds per click until every chart is redrawn and the run is over, seconds until
-    every chart's data had changed (often the same frame), and problems met."""
+    Returns seconds per click until every chart is redrawn (data changed, visible) and the run is
+    over, seconds until every chart's data had changed (visible or not), and problems met."""
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     times, charts_times, problems = [], [], []
     try:
@@ -321,8 +335,8 @@ def measure_browser_latency(data_file: str, *, repeats: int = 5, n: int | None =
         raise FileNotFoundError(f"{CHROMIUM} is missing (`make chromium` installs Debian's chromium)")
     path = click_path(load_registry(data_file), repeats)
     result: dict[str, Any] = {"n": n, "data_file": data_file, "path": [f"{k}={v}" for k, v in path],
-                              "method": "pointerdown -> first frame with every plotly chart's data changed "
-                                        "and no stStatusWidget", "pages": {}}
+                              "method": "pointerdown -> first frame with every plotly chart's data changed, every "
+                                        "chart visible and no stStatusWidget", "pages": {}}
     with running_app(data_file) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
