@@ -40,6 +40,22 @@ if t.empty:
     st.warning("No patient matches this selection.")
     st.stop()
 
+# Table 2 and its notes sit above the charts but are drawn after them: the charts' data reach the
+# browser first (it draws them while the table is still being made and sent).
+table_area = st.container()
+c1, c2 = (st.container(), st.container()) if ctx.presentation else st.columns(2)  # one chart per screen
+with c1:
+    st.markdown("**Univariable HRs**")
+    uni_figure = cox_forest_figure(result)
+    st.plotly_chart(uni_figure, config={"displaylogo": False}, theme=None, key="cox_uni")
+    figure_downloads(uni_figure, name="cox_univariable", ctx=ctx)
+with c2:
+    st.markdown("**Adjusted HRs**")
+    adj_figure = cox_forest_figure(result, adjusted=True)
+    st.plotly_chart(adj_figure, config={"displaylogo": False}, theme=None, key="cox_adj")
+    figure_downloads(adj_figure, name="cox_adjusted", ctx=ctx)
+table_downloads(t, name="table_two_numbers", ctx=ctx, label="Numbers")
+
 display = pd.DataFrame({
     "Covariate": t["label"],
     "Level (vs reference)": [f"{lv} vs {ref}" if lv and lv not in ("Age < 55", "ER/PR+", "HER2+", "MDFI > 24 months")
@@ -53,27 +69,15 @@ display = pd.DataFrame({
     "n / events": [f"{fmt.count(n)}/{fmt.count(e)}" for n, e in zip(t["n"], t["events"])],
     "Note": t["note"],
 })
-st.dataframe(display, hide_index=True, height=36 * len(display) + 40,
-             column_config={"Note": st.column_config.TextColumn(width="large")})
-table_downloads(display, name="table_two", ctx=ctx, label="Table 2")
-model_text = ", ".join(labels[v] for v in result.model_variables) or "none"
-st.caption(f"Univariable Cox models (Efron ties), one per covariate. Multivariable model "
-           f"({result.model_rule}): {model_text}; {result.model_n} patients, {result.model_events} events. "
-           f"Proportional hazards: R's cox.zph test on scaled Schoenfeld residuals (KM time scale); "
-           f"global p = {fmt.p_value(result.global_ph['p'])}. 'PH doubtful' means the hazard ratio changes "
-           "over time: read the HR as an average and look at RMST on the Bias checks page.")
-for note in result.notes:
-    st.caption(note)
-
-c1, c2 = (st.container(), st.container()) if ctx.presentation else st.columns(2)  # one chart per screen
-with c1:
-    st.markdown("**Univariable HRs**")
-    uni_figure = cox_forest_figure(result)
-    st.plotly_chart(uni_figure, config={"displaylogo": False}, theme=None, key="cox_uni")
-    figure_downloads(uni_figure, name="cox_univariable", ctx=ctx)
-with c2:
-    st.markdown("**Adjusted HRs**")
-    adj_figure = cox_forest_figure(result, adjusted=True)
-    st.plotly_chart(adj_figure, config={"displaylogo": False}, theme=None, key="cox_adj")
-    figure_downloads(adj_figure, name="cox_adjusted", ctx=ctx)
-table_downloads(t, name="table_two_numbers", ctx=ctx, label="Numbers")
+with table_area:
+    st.dataframe(display, hide_index=True, height=36 * len(display) + 40,
+                 column_config={"Note": st.column_config.TextColumn(width="large")})
+    table_downloads(display, name="table_two", ctx=ctx, label="Table 2")
+    model_text = ", ".join(labels[v] for v in result.model_variables) or "none"
+    st.caption(f"Univariable Cox models (Efron ties), one per covariate. Multivariable model "
+               f"({result.model_rule}): {model_text}; {result.model_n} patients, {result.model_events} events. "
+               f"Proportional hazards: R's cox.zph test on scaled Schoenfeld residuals (KM time scale); "
+               f"global p = {fmt.p_value(result.global_ph['p'])}. 'PH doubtful' means the hazard ratio changes "
+               "over time: read the HR as an average and look at RMST on the Bias checks page.")
+    for note in result.notes:
+        st.caption(note)

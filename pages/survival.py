@@ -84,18 +84,23 @@ if len(result.landmarks):
 else:
     st.caption("Choose milestone years above.")
 
-with st.expander("Numbers behind the figure"):
-    st.caption("Kaplan-Meier estimate per arm (log-type 95% CI, as R's survfit) and the at-risk table.")
-    if small is None:
-        curves = pd.concat([km.table.assign(arm=arm) for arm, km in result.curves.items()], ignore_index=True)
-        st.dataframe(curves, hide_index=True)
-        table_downloads(curves, name="km_curve_values", ctx=ctx, view=result, label="Curve values")
-        risk = result.risk_table
-    else:  # every step of a curve table is a count of patients: not shown in suppression mode
-        st.caption(f"Curve values are hidden while small counts (below {small}) are suppressed.")
-        risk = suppress_risk_table(result.risk_table, threshold=small)
-    st.dataframe(risk, hide_index=True)
-    table_downloads(risk, name="risk_table", ctx=ctx, view=result, label="At-risk table")
+# The expander's tables are built only while it is open (it reruns the page when opened or
+# closed): a filter click does not rebuild and send two long tables and four downloads that sit
+# folded away.
+numbers = st.expander("Numbers behind the figure", key="km_numbers", on_change="rerun")
+if numbers.open:
+    with numbers:
+        st.caption("Kaplan-Meier estimate per arm (log-type 95% CI, as R's survfit) and the at-risk table.")
+        if small is None:
+            curves = pd.concat([km.table.assign(arm=arm) for arm, km in result.curves.items()], ignore_index=True)
+            st.dataframe(curves, hide_index=True)
+            table_downloads(curves, name="km_curve_values", ctx=ctx, view=result, label="Curve values")
+            risk = result.risk_table
+        else:  # every step of a curve table is a count of patients: not shown in suppression mode
+            st.caption(f"Curve values are hidden while small counts (below {small}) are suppressed.")
+            risk = suppress_risk_table(result.risk_table, threshold=small)
+        st.dataframe(risk, hide_index=True)
+        table_downloads(risk, name="risk_table", ctx=ctx, view=result, label="At-risk table")
 
 for note in result.notes:
     st.caption(note)

@@ -111,3 +111,21 @@ def test_single_arm_registry(tmp_path, monkeypatch):
     for page in PAGES:
         at = _run(page, {}, str(path), monkeypatch)
         assert not at.exception, (page, [e.value for e in at.exception])
+
+
+@pytest.mark.parametrize("params", [{}, {"suppress": "1", "site": "lung+bone"}])
+def test_survival_numbers_are_built_when_the_expander_is_opened(params, data_file, monkeypatch):
+    """'Numbers behind the figure' is drawn only while open: folded, a filter click does not build
+    its tables; opened (a rerun), the curve values (hidden in suppression mode) and at-risk table
+    are there, with their downloads."""
+    at = _run("pages/survival.py", params, data_file, monkeypatch)
+    assert not at.exception
+    folded = len(at.dataframe)
+    at.session_state["km_numbers"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    suppressed = "suppress" in params
+    assert len(at.dataframe) == folded + (1 if suppressed else 2)
+    captions = " ".join(c.value for c in at.caption)
+    assert "at-risk table" in captions
+    assert ("Curve values are hidden" in captions) == suppressed

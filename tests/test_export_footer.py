@@ -72,3 +72,25 @@ def test_small_counts_are_hidden_in_suppression_mode(frame):
     assert footer.counts_text == "n = <5 patients, <5 events (counts below 5 hidden)"
     shown = footer_for(frame, Selection(), source="x.csv", synthetic=False, suppress_below=5)
     assert f"n = {len(frame):,} patients" in shown.counts_text
+
+
+@pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: s.describe())
+def test_page_downloads_make_the_same_footer_on_click(frame, selection):
+    """The app's download buttons build their footer when clicked (ui.exports): the same footer
+    export_footer makes during the page run, stamped with the time of the click."""
+    from dataclasses import replace
+
+    from ui.exports import _footer_on_click, export_footer
+    from ui.page import Context
+    from ui.registry import Registry
+
+    registry = Registry(frame=frame, fingerprint=frame_fingerprint(frame), source="Uploaded file: r.csv",
+                        is_synthetic=False, file_name="r.csv")
+    ctx = Context(registry=registry, selection=selection, presentation=False)
+    view = analysis.survival_view(frame, selection)
+    for v in (None, view):
+        eager, later = export_footer(ctx, v), _footer_on_click(ctx, v)
+        first = later()
+        assert replace(first, created=eager.created) == eager
+        assert first.created.second == 0 and first.created.microsecond == 0
+        assert later() == first or later().created >= first.created

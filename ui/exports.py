@@ -77,16 +77,16 @@ def figure_downloads(fig: go.Figure, *, name: str, ctx, view=None, width: int | 
     """PNG (>= 1600 px wide) and SVG buttons for ``fig``, drawn with the export footer on click."""
     from imet_core.export import images
 
-    footer = export_footer(ctx, view)
+    footer = _footer_on_click(ctx, view)
     figure = fig  # the export copies it on click (images.prepare_figure); pages never change it after
     kwargs = {"width": width or images.EXPORT_WIDTH, "height": height}
     stem = file_stem(name, ctx)
 
     def png() -> bytes:
-        return images.figure_png(figure, footer=_now(footer), **kwargs)
+        return images.figure_png(figure, footer=footer(), **kwargs)
 
     def svg() -> bytes:
-        return images.figure_svg(figure, footer=_now(footer), **kwargs)
+        return images.figure_svg(figure, footer=footer(), **kwargs)
 
     with _row():
         st.download_button("PNG", png, f"{stem}.png", _PNG, key=f"dl_{name}_png", icon=":material/image:",
@@ -100,16 +100,16 @@ def table_downloads(table: pd.DataFrame, *, name: str, ctx, view=None, label: st
     """CSV and XLSX buttons for ``table`` (formulas neutralised, export footer underneath)."""
     from imet_core.export import tables
 
-    footer = export_footer(ctx, view)
+    footer = _footer_on_click(ctx, view)
     data = table.copy()
     stem = file_stem(name, ctx)
     title = f"{label or name.replace('_', ' ').capitalize()} · {ctx.selection.describe()}"
 
     def csv() -> bytes:
-        return tables.table_csv(data, _now(footer), index=index, notes=notes)
+        return tables.table_csv(data, footer(), index=index, notes=notes)
 
     def xlsx() -> bytes:
-        return tables.table_xlsx(data, _now(footer), index=index, sheet_name=name, title=title, notes=notes)
+        return tables.table_xlsx(data, footer(), index=index, sheet_name=name, title=title, notes=notes)
 
     prefix = f"{label} " if label else ""
     with _row():
@@ -118,6 +118,30 @@ def table_downloads(table: pd.DataFrame, *, name: str, ctx, view=None, label: st
         st.download_button(f"{prefix}XLSX", xlsx, f"{stem}.xlsx", _XLSX, key=f"dl_{name}_xlsx",
                            icon=":material/grid_on:", on_click="ignore", type="tertiary",
                            help="Excel workbook, with footer rows")
+
+
+def _footer_on_click(ctx, view=None) -> Callable[[], Footer]:
+    """The export footer of this page run, made when a download is clicked (stamped with the time
+    of the click).
+
+    What the footer depends on is captured now (registry, selection, n and events of ``view``,
+    the session's suppression threshold); counting the subgroup's patients when ``view`` does not
+    carry them is a pass over the registry, which a page run (every filter click) should not pay
+    for each of its download rows. The count is made once, on the first click, and kept."""
+    source, synthetic = _source(ctx)
+    counts = None
+    if view is not None and hasattr(view, "n") and hasattr(view, "n_events"):
+        counts = (int(view.n), int(view.n_events))
+    frame, selection = ctx.frame, ctx.selection
+    version, threshold = ctx.registry.fingerprint[:8], fmt.suppression_threshold()
+    made: list[Footer] = []
+
+    def footer() -> Footer:
+        if not made:
+            made.append(footer_for(frame, selection, source=source, synthetic=synthetic, counts=counts,
+                                   data_version=version, suppress_below=threshold))
+        return _now(made[0])
+    return footer
 
 
 def _now(footer: Footer) -> Footer:
