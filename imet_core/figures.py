@@ -91,9 +91,11 @@ _HELVETICA_BOLD = (
 
 
 def label_width(text: str, font_size: float) -> float:
-    """Width in pixels of a one-line label (``<b>`` parts in bold, other tags ignored) in the
+    """Width in pixels of a label (its widest ``<br>`` line; ``<b>`` parts in bold, other tags ignored) in the
     house font, generously rounded up (5%; other characters count as a wide 0.75 em): a fixed
     margin from this replaces plotly's automatic margins, which cost a second layout pass."""
+    if "<br>" in text:  # several lines: the widest
+        return max(label_width(line, font_size) for line in text.split("<br>"))
     total = 0.0
     for i, part in enumerate(text.replace("</b>", "<b>").split("<b>")):
         widths = _HELVETICA_BOLD if i % 2 else _HELVETICA
@@ -376,7 +378,8 @@ def cox_forest_figure(view: CoxView, *, adjusted: bool = False, font_size: int =
     t = view.table.dropna(subset=[cols[0]])
     if t.empty:
         return _figure([], base_layout(font_size=font_size))
-    labels = [f"{r.label}: {r.level_label} vs {r.reference_label}" if r.level_label and
+    # "Covariate:<br>level vs reference" on two lines: the chart often sits in half a screen
+    labels = [f"{r.label}:<br>{r.level_label} vs {r.reference_label}" if r.level_label and
               r.variable not in ("mdfi_gt_24", "age_lt_55", "hr_positive", "her2_positive")
               else r.label for r in t.itertuples(index=False)]
     y = -np.arange(len(t))
@@ -388,7 +391,7 @@ def cox_forest_figure(view: CoxView, *, adjusted: bool = False, font_size: int =
                  hovertemplate="HR %{x:.2f}<extra></extra>")]
     finite = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)], [0.5, 2.0]])
     ticks = [v for v in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if finite.min() * 0.8 <= v <= finite.max() * 1.25]
-    layout = base_layout(font_size=font_size, height=max(360, 40 * len(t) + 140))
+    layout = base_layout(font_size=font_size, height=max(360, 54 * len(t) + 140))
     layout.update(
         xaxis=dict(AXIS, type="log", title=dict(text="Hazard ratio (log scale)"), showgrid=True,
                    gridcolor="#EEF1F4", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks]),
