@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, stop  # noqa: E402
 from tests.support.random_registry import random_registry_table  # noqa: E402
 
 PAGES = ("Survival", "Subgroups", "Table 1", "Overview", "Cox models")
@@ -317,11 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = asyncio.run(drive(url, sessions, args.rounds))
             server_cpu = _cpu_seconds(process.pid) - cpu_before
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process, timeout=20)
         server_errors = [line for line in (folder / "server.stderr").read_text(errors="replace").splitlines()
                          if "Traceback" in line or "Error" in line]
     measures = [m for s in sessions for m in s.measures]

@@ -949,6 +949,7 @@ class _CoxProblem:
         # x - center is the design the likelihood uses; formed only if a path needs the rows
         # (fits on covariate patterns never do: a million-row copy saved)
         self._center = center
+        self._x_centred = None
         # (integer per row, its range, column means): the rows' 0/1 covariates as one integer
         # (column j adds 2^j); x holds them centred by the means
         self.pattern_key = pattern_key
@@ -1044,7 +1045,7 @@ class _CoxProblem:
     def _centred(self, x: np.ndarray) -> np.ndarray:
         if self._center is None:
             return x
-        if getattr(self, "_x_centred", None) is None:
+        if self._x_centred is None:
             self._x_centred = x - self._center
         return self._x_centred
 
@@ -1077,18 +1078,10 @@ class _CoxProblem:
         at_risk = np.empty((n_patterns, m))  # one allocation: fresh memory is slow to touch here
         np.cumsum(per_cell[:, :m], axis=1, dtype=float, out=at_risk)
         np.subtract(total[:, None], at_risk, out=at_risk)
-        dead_rows = np.nonzero(d > 0)[0]
-        dead_cell = cell[dead_rows]
-        n_all = np.bincount(dead_cell, minlength=cells)
-        death_cells = np.nonzero(n_all)[0]
-        n_cell = n_all[death_cells].astype(float)
-        w_cell = n_cell if unit else np.bincount(dead_cell, weights=w[dead_rows], minlength=cells)[death_cells]
-        ev, inv = death_cells // width, death_cells % width - 1  # a death's own time is an event time
         bits = (pattern_keys[:, None] >> np.arange(center.size)) & 1
         x_pattern = bits.astype(float) - center  # the same floats as the centred 0/1 rows
-        return {"x": x_pattern, "w": np.ones(n_patterns), "at_risk": at_risk,
-                "lo": None, "hi": None, "row_map": None, "deaths": _death_matrix(w_cell, inv, ev, m, n_patterns),
-                **self._death_terms(m, ev, inv, n_cell, w_cell, x_pattern[ev])}
+        dead_rows = np.nonzero(d > 0)[0]
+        return self._patterns(x_pattern, at_risk, cell[dead_rows], None if unit else w[dead_rows])
 
     PATTERN_CELLS = 8_000_000  # patterns x event times held as one dense at-risk matrix (64 MB)
 
@@ -1109,20 +1102,27 @@ class _CoxProblem:
             return None
         # at-risk weight of pattern g at event time k: entered (lo <= k) and not left (hi > k)
         base = pattern.astype(np.int64) * (m + 1)
+        cell = base + hi  # (pattern, event times <= the row's time), as the grid path counts
         at_risk = np.bincount(base + lo, weights=w, minlength=cells)
-        at_risk -= np.bincount(base + hi, weights=w, minlength=cells)
+        at_risk -= np.bincount(cell, weights=w, minlength=cells)
         at_risk = at_risk.reshape(n_patterns, m + 1)
         np.cumsum(at_risk, axis=1, out=at_risk)
         at_risk = np.ascontiguousarray(at_risk[:, :m])
-        # deaths merged per (pattern, event time): summed weights and number of rows
         dead_rows = np.nonzero(dead)[0]
-        death_key = pattern[dead_rows].astype(np.int64) * m + (hi[dead_rows] - 1)
-        n_all = np.bincount(death_key, minlength=n_patterns * m)
-        cell = np.nonzero(n_all)[0]
-        n_cell = n_all[cell].astype(float)
-        w_cell = np.bincount(death_key, weights=w[dead_rows], minlength=n_patterns * m)[cell]
-        ev, inv = cell // m, cell % m
-        x_pattern = x[_first_of_groups(pattern, n_patterns)]
+        return self._patterns(x[_first_of_groups(pattern, n_patterns)], at_risk, cell[dead_rows],
+                              None if self.unit_weights else w[dead_rows])
+
+    def _patterns(self, x_pattern, at_risk, dead_cell, w_dead) -> dict:
+        """A stratum's part on covariate patterns: ``at_risk`` (patterns x event times) and each
+        dead row's cell, pattern * (m + 1) + (number of event times up to its time), with its
+        weight (None: all 1). Deaths are merged per cell: summed weights and number of rows."""
+        n_patterns, m = at_risk.shape
+        n_all = np.bincount(dead_cell, minlength=n_patterns * (m + 1))
+        cells = np.nonzero(n_all)[0]
+        n_cell = n_all[cells].astype(float)
+        w_cell = n_cell if w_dead is None else \
+            np.bincount(dead_cell, weights=w_dead, minlength=n_patterns * (m + 1))[cells]
+        ev, inv = cells // (m + 1), cells % (m + 1) - 1  # a death's own time is an event time
         return {"x": x_pattern, "w": np.ones(n_patterns), "at_risk": at_risk, "lo": None, "hi": None,
                 "row_map": None, "deaths": _death_matrix(w_cell, inv, ev, m, n_patterns),
                 **self._death_terms(m, ev, inv, n_cell, w_cell, x_pattern[ev])}

@@ -1716,7 +1716,7 @@ def calibrate(seeds: int = 2000, out: str | Path = DEFAULT_PARAMS_PATH, *, tunin
             "tuning_generations": generations,
             "tuned_mean_loss": tuned_loss,
             "tuned_model": tuned_model,
-            "minutes": round((time.monotonic() - started) / 60.0, 1),
+            "minutes": (time.monotonic() - started) / 60.0,
         },
     }
     Path(out).write_text(json.dumps(params, indent=1) + "\n", encoding="utf-8")

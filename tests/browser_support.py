@@ -47,11 +47,16 @@ def running_app(data_file: str | None = None, port: int | None = None):
             raise RuntimeError("the app did not start within 60 s")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, timeout=10)
+
+
+def stop(process: subprocess.Popen, timeout: float) -> None:
+    """Terminate a server process, killing it if it has not exited after ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def wait_until_idle(page, timeout_ms: int = 30000) -> None:
