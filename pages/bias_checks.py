@@ -20,11 +20,11 @@ from imet_core.bias import (
 from imet_core.bias.figures import km_panels_figure, love_plot, methods_forest_figure
 from imet_core.bias.view import bias_checks_view
 from ui import fmt
+from ui.charts import plotly_chart
 from ui.page import context, header
 from ui.views import register, view
 
 register("bias_checks", bias_checks_view)
-CHART = {"displaylogo": False}
 COVARIATE_CHOICES = (*DEFAULT_COVARIATES, "age", "menopause", "histology", "breast_surgery", "axillary_surgery",
                      "mets_biopsy", "mets_bone")
 MIN_AT_RISK = 20  # shade the start of delayed-entry curves until every arm has this many at risk
@@ -97,7 +97,7 @@ elif not fmt.is_number(naive["hr"]):
 
 left, right = st.columns([1.25, 1], gap="large")
 with left:
-    st.plotly_chart(methods_forest_figure(summary, font_size=font), config=CHART, theme=None, key="bias_forest")
+    plotly_chart(methods_forest_figure(summary, font_size=font), key="bias_forest")
 with right:
     for method in METHODS:
         row = summary.loc[method]
@@ -181,11 +181,11 @@ with tabs[0]:
         "Deaths": [fmt.count(est.loc[a, "events"]) for a in ("naive", "delayed_entry")],
         "Note": [est.loc[a, "note"] for a in ("naive", "delayed_entry")],
     }), hide_index=True)
-    st.plotly_chart(km_panels_figure(d.km, panel_column="analysis", panels=["naive", "delayed_entry"],
-                                     panel_titles=["Naive", "Delayed entry at metastasis"],
-                                     arms=[d.treated, d.control], x_label="Months since breast cancer diagnosis",
-                                     font_size=font, min_at_risk=MIN_AT_RISK),
-                    config=CHART, theme=None, key="bias_delayed_km")
+    plotly_chart(km_panels_figure(d.km, panel_column="analysis", panels=["naive", "delayed_entry"],
+                                  panel_titles=["Naive", "Delayed entry at metastasis"],
+                                  arms=[d.treated, d.control], x_label="Months since breast cancer diagnosis",
+                                  font_size=font, min_at_risk=MIN_AT_RISK),
+                 key="bias_delayed_km")
     st.caption("Overall survival from diagnosis, Kaplan-Meier with log-type 95% CI. With delayed entry the first "
                "months contain only the few patients whose metastasis came early, so the start of those curves "
                "rests on few patients (shaded: fewer than 20 at risk in an arm) and can drop steeply; read the hazard "
@@ -234,9 +234,9 @@ with tabs[1]:
                               format_func=lambda v: f"{v:g} months")
         km = result.landmark.km
         km = km[km["landmark"] == chosen]
-        st.plotly_chart(km_panels_figure(km, panel_column=None, panels=[chosen], panel_titles=[""],
-                                         arms=["IT", "ST"], x_label="Months since the landmark", font_size=font),
-                        config=CHART, theme=None, key="bias_lm_km")
+        plotly_chart(km_panels_figure(km, panel_column=None, panels=[chosen], panel_titles=[""],
+                                      arms=["IT", "ST"], x_label="Months since the landmark", font_size=font),
+                     key="bias_lm_km")
         st.caption("IT = intervention by the landmark; ST = no intervention by then. Kaplan-Meier, log-type 95% CI.")
     for note in result.landmark.notes:
         st.caption(note)
@@ -273,7 +273,7 @@ with tabs[2]:
                     f"{balance['smd_before'].abs().max():.2f}).")
         left, right = st.columns([1, 1], gap="large")
         with left:
-            st.plotly_chart(love_plot(balance, font_size=font - 2), config=CHART, theme=None, key="bias_love")
+            plotly_chart(love_plot(balance, font_size=font - 2), key="bias_love")
         with right:
             st.dataframe(pd.DataFrame({
                 "Covariate": balance["label"],
@@ -287,11 +287,11 @@ with tabs[2]:
             st.caption("Means are proportions for yes/no and category levels. SMD: standardized mean difference, "
                        "IT minus ST; |SMD| < 0.1 is the usual mark of balance.")
             st.download_button("Balance table (CSV)", balance.to_csv(), "balance.csv", "text/csv")
-        st.plotly_chart(km_panels_figure(ip.km, panel_column=None, panels=["weighted"], panel_titles=[""],
-                                         arms=["IT", "ST"], font_size=font,
-                                         x_label=f"Months since {sel.endpoint_spec.origin}",
-                                         min_at_risk=MIN_AT_RISK if sel.endpoint == "os" else None),
-                        config=CHART, theme=None, key="bias_iptw_km")
+        plotly_chart(km_panels_figure(ip.km, panel_column=None, panels=["weighted"], panel_titles=[""],
+                                      arms=["IT", "ST"], font_size=font,
+                                      x_label=f"Months since {sel.endpoint_spec.origin}",
+                                      min_at_risk=MIN_AT_RISK if sel.endpoint == "os" else None),
+                     key="bias_iptw_km")
         st.caption("Weighted Kaplan-Meier curves (stabilised IPTW), 95% CI from the infinitesimal-jackknife variance "
                    "(R's survfit with weights)" + (", with delayed entry at the metastasis." if sel.endpoint == "os" else "."))
         with st.expander("Weighted numbers at risk and the propensity model"):

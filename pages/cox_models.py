@@ -7,6 +7,7 @@ import streamlit as st
 from imet_core.analysis import COX_CANDIDATES
 from imet_core.figures import cox_forest_figure
 from ui import fmt
+from ui.charts import plotly_chart
 from ui.exports import figure_downloads, table_downloads
 from ui.page import context, header
 from ui.views import view
@@ -46,13 +47,13 @@ table_area = st.container()
 c1, c2 = (st.container(), st.container()) if ctx.presentation else st.columns(2)  # one chart per screen
 with c1:
     st.markdown("**Univariable HRs**")
-    uni_figure = cox_forest_figure(result)
-    st.plotly_chart(uni_figure, config={"displaylogo": False}, theme=None, key="cox_uni")
+    uni_figure = cox_forest_figure(result, as_spec=True)
+    plotly_chart(uni_figure, key="cox_uni")
     figure_downloads(uni_figure, name="cox_univariable", ctx=ctx)
 with c2:
     st.markdown("**Adjusted HRs**")
-    adj_figure = cox_forest_figure(result, adjusted=True)
-    st.plotly_chart(adj_figure, config={"displaylogo": False}, theme=None, key="cox_adj")
+    adj_figure = cox_forest_figure(result, adjusted=True, as_spec=True)
+    plotly_chart(adj_figure, key="cox_adj")
     figure_downloads(adj_figure, name="cox_adjusted", ctx=ctx)
 table_downloads(t, name="table_two_numbers", ctx=ctx, label="Numbers")
 

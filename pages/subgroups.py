@@ -7,6 +7,7 @@ import streamlit as st
 from imet_core.figures import forest_figure
 from imet_core.privacy import suppress_forest_table
 from ui import fmt
+from ui.charts import plotly_chart
 from ui.exports import figure_downloads, table_downloads
 from ui.page import context, header
 from ui.published import published_subgroup_hrs
@@ -27,8 +28,8 @@ if result.table.empty:
 published = published_subgroup_hrs(ctx, sel)
 small = fmt.suppression_threshold()  # small-cell suppression mode (None when off)
 figure = forest_figure(result, published=published, font_size=20 if ctx.presentation else 16,
-                       suppress_below=small)
-st.plotly_chart(figure, config={"displaylogo": False}, theme=None)
+                       suppress_below=small, as_spec=True)
+plotly_chart(figure, key="forest")
 figure_downloads(figure, name="forest_plot", ctx=ctx)
 st.caption(f"Squares: HR of {result.arm_a} vs {result.arm_b} (reference) within each subgroup, 95% CI, "
            "area by number of events; labels give events/patients per arm. Solid line: no difference; "

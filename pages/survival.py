@@ -8,6 +8,7 @@ import streamlit as st
 from imet_core.figures import km_figure
 from imet_core.privacy import suppress_risk_table, suppress_summary_arms
 from ui import fmt
+from ui.charts import plotly_chart
 from ui.exports import figure_downloads, table_downloads
 from ui.page import context, header
 from ui.views import view
@@ -36,7 +37,7 @@ plot_note = "<br>".join(hr_line + ([fmt.p_equals(lr_p, "Log-rank p")] if fmt.is_
 
 small = fmt.suppression_threshold()  # small-cell suppression mode (None when off)
 figure = km_figure(result, hr_text=plot_note or None, height=760 if ctx.presentation else 680,
-                   font_size=20 if ctx.presentation else 17, suppress_below=small)
+                   font_size=20 if ctx.presentation else 17, suppress_below=small, as_spec=True)
 arm_counts = result.arms if small is None else suppress_summary_arms(result.arms, threshold=small)
 
 
@@ -60,13 +61,13 @@ def stats_panel() -> None:
 
 
 if ctx.presentation:
-    st.plotly_chart(figure, config={"displaylogo": False}, theme=None)
+    plotly_chart(figure, key="km_curves")
     figure_downloads(figure, name="km_curves", ctx=ctx, view=result)
     stats_panel()
 else:
     left, right = st.columns([3, 1.1], gap="large")
     with left:
-        st.plotly_chart(figure, config={"displaylogo": False}, theme=None)
+        plotly_chart(figure, key="km_curves")
         figure_downloads(figure, name="km_curves", ctx=ctx, view=result)
     with right:
         stats_panel()

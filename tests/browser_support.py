@@ -69,4 +69,7 @@ def wait_until_idle(page, timeout_ms: int = 30000) -> None:
         if not running and not skeleton:
             break
         page.wait_for_timeout(200)
+    # charts (ui/charts.py) draw once the page has loaded plotly.js: wait until each one has drawn
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.imet-chart'))"
+                           ".every(c => c.querySelector('.main-svg') || c.textContent)", timeout=timeout_ms)
     page.wait_for_timeout(500)

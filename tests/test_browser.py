@@ -87,3 +87,40 @@ def test_pages_render_in_browser(app_url, browser, name):
     assert page.locator("h1").count() >= 1
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     page.close()
+
+
+def test_chart_updates_in_place_and_follows_the_column_width(app_url, browser):
+    """A filter click hands the new figure to the same plotly graph (ui/charts.py), not to a new
+    element; plotly.js comes from the app itself; the chart is as wide as its column, also after
+    the sidebar is folded; the mode bar offers full screen and no plotly logo."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    scripts = []
+    page.on("response", lambda r: scripts.append((r.url, r.status)) if "plotly" in r.url else None)
+    page.goto(f"{app_url}/survival")
+    wait_until_idle(page)
+    host = page.locator(".imet-chart")
+    assert host.count() == 1
+    page.evaluate("() => { document.querySelector('.imet-chart').__marker = 'first'; }")
+    before = _km_signature(page)
+    assert [status for url, status in scripts if url.startswith(app_url) and "/app/static/plotly-" in url] == [200]
+    assert all(url.startswith(app_url) for url, _ in scripts), scripts
+
+    page.locator('[data-testid="stSidebar"] [data-testid="stButtonGroup"]').first.get_by_text(
+        "Yes", exact=True).click()
+    page.wait_for_function("(b) => { const g = document.querySelector('.js-plotly-plot');"
+                           " return g && JSON.stringify(g.data.filter(t => t.mode === 'lines').map(t => t.y)) !== b; }",
+                           arg=before, timeout=30000)
+    wait_until_idle(page)
+    assert page.evaluate("() => document.querySelector('.imet-chart').__marker") == "first", \
+        "the chart element was replaced instead of updated"
+
+    column = page.evaluate("() => document.querySelector('.imet-chart').parentElement.getBoundingClientRect().width")
+    drawn = page.evaluate("() => document.querySelector('.imet-chart')._fullLayout.width")
+    assert abs(drawn - column) <= 2
+    assert page.locator(".imet-chart .modebar-btn[data-title='Full screen']").count() == 1
+    assert page.locator(".imet-chart .modebar-btn--logo").count() == 0
+
+    page.locator('[data-testid="stSidebarCollapseButton"] button').click()
+    page.wait_for_function("(w) => document.querySelector('.imet-chart')._fullLayout.width > w + 100",
+                           arg=drawn, timeout=15000)
+    page.close()

@@ -181,9 +181,13 @@ def test_published_hazard_ratios_are_drawn_beside_ours_when_given(frame):
     assert "Published (IMET paper)" in names
     plain = build_pack(frame, Selection(), source="Synthetic IMET cohort", synthetic=True)
     assert "Published (IMET paper)" not in [trace.name for trace in plain.forest_figure(estimates=True).data]
-    estimates = [a.text for a in pack.forest_figure(estimates=True).layout.annotations]
+    figure = pack.forest_figure(estimates=True)
+    # the "HR (95% CI)" column: the right-hand y axis' labels, once, under one header annotation
+    estimates = list(figure.layout.yaxis2.ticktext)
     overall = pack.forest.table.iloc[0]
-    assert f"{overall['hr']:.2f} ({overall['hr_lower']:.2f}–{overall['hr_upper']:.2f})" in estimates
+    assert estimates[0] == f"{overall['hr']:.2f} ({overall['hr_lower']:.2f}–{overall['hr_upper']:.2f})"
+    assert len(estimates) == len(pack.forest.table)
+    assert [a.text for a in figure.layout.annotations].count("<b>HR (95% CI)</b>") == 1
 
 
 def test_forest_slides_leave_out_levels_the_subgroup_excludes(built):

@@ -72,21 +72,25 @@ def _row():
     return st.container(horizontal=True, gap="small")
 
 
-def figure_downloads(fig: go.Figure, *, name: str, ctx, view=None, width: int | None = None,
+def figure_downloads(fig: go.Figure | dict, *, name: str, ctx, view=None, width: int | None = None,
                      height: int | None = None) -> None:
-    """PNG (>= 1600 px wide) and SVG buttons for ``fig``, drawn with the export footer on click."""
+    """PNG (>= 1600 px wide) and SVG buttons for ``fig`` (a figure or its ``{"data", "layout"}``
+    dict), drawn with the export footer on click."""
     from imet_core.export import images
 
     footer = _footer_on_click(ctx, view)
-    figure = fig  # the export copies it on click (images.prepare_figure); pages never change it after
+    # the export copies it on click (images.prepare_figure); pages never change it after
     kwargs = {"width": width or images.EXPORT_WIDTH, "height": height}
     stem = file_stem(name, ctx)
 
+    def figure() -> go.Figure:
+        return fig if isinstance(fig, go.Figure) else go.Figure(fig)
+
     def png() -> bytes:
-        return images.figure_png(figure, footer=footer(), **kwargs)
+        return images.figure_png(figure(), footer=footer(), **kwargs)
 
     def svg() -> bytes:
-        return images.figure_svg(figure, footer=footer(), **kwargs)
+        return images.figure_svg(figure(), footer=footer(), **kwargs)
 
     with _row():
         st.download_button("PNG", png, f"{stem}.png", _PNG, key=f"dl_{name}_png", icon=":material/image:",

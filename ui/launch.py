@@ -14,11 +14,14 @@ from pathlib import Path
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
 
+from ui.charts import ensure_plotly_js
+
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def main(argv: list[str] | None = None) -> None:
     PagesManager.uses_pages_directory = False
+    ensure_plotly_js()  # served from static/ before the first page asks for it
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
     cli.main()
 
