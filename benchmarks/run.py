@@ -19,7 +19,7 @@ warm-up of one phase cannot leak into another:
     for each repeat a *new* selection (see :data:`CHANGED_SELECTIONS`; never the same one twice
     in a process, so no cache anywhere can answer it) time every analysis view the Survival,
     Subgroups, Cox and Table 1 pages show, the Overview page's view, every figure builder, and
-    the figures' JSON serialisation (what ``st.plotly_chart`` sends to the browser). Then one
+    the figures' JSON serialisation (what the app's charts, ``ui.charts``, send to the browser). Then one
     filter change under cProfile (top functions).
 ``cache``
     The app's cache layer itself: :func:`ui.views.view` on the synthetic registry (the
@@ -304,27 +304,30 @@ def page_analyses(frame, selection) -> dict[str, tuple[float, Any]]:
 
 
 def page_figures(views: Mapping[str, Any]) -> dict[str, tuple[float, Any]]:
-    """Every figure the pages draw from the views: name -> (seconds, plotly Figure or None)."""
+    """Every figure the pages draw from the views, as the pages build them (the plain
+    ``{"data", "layout"}`` dict, ``as_spec``): name -> (seconds, figure dict or None)."""
     from imet_core import figures
 
     survival, forest, cox = views["survival"], views["forest"], views["cox"]
     calls = {
-        "km": lambda: figures.km_figure(survival, height=680, font_size=17) if survival.n else None,
-        "forest": lambda: figures.forest_figure(forest, font_size=16) if not forest.note and len(forest.table) else None,
-        "cox_univariable": lambda: figures.cox_forest_figure(cox) if len(cox.table) else None,
-        "cox_adjusted": lambda: figures.cox_forest_figure(cox, adjusted=True) if len(cox.table) else None,
+        "km": lambda: figures.km_figure(survival, height=680, font_size=17, as_spec=True) if survival.n else None,
+        "forest": lambda: (figures.forest_figure(forest, font_size=16, as_spec=True)
+                           if not forest.note and len(forest.table) else None),
+        "cox_univariable": lambda: figures.cox_forest_figure(cox, as_spec=True) if len(cox.table) else None,
+        "cox_adjusted": lambda: figures.cox_forest_figure(cox, adjusted=True, as_spec=True) if len(cox.table) else None,
     }
     return {name: timed(call) for name, call in calls.items()}
 
 
 def figure_json(figs: Mapping[str, Any]) -> tuple[float, dict[str, int]]:
-    """Seconds to serialise every figure as ``st.plotly_chart`` does, and each JSON's size."""
-    import plotly.io as pio
+    """Seconds to serialise every figure as the app's charts do (``ui.charts.figure_json``), and
+    each JSON's size."""
+    from ui.charts import figure_json as chart_json
 
     sizes, start = {}, time.perf_counter()
     for name, fig in figs.items():
         if fig is not None:
-            sizes[name] = len(pio.to_json(fig, validate=False))
+            sizes[name] = len(chart_json(fig))
     return time.perf_counter() - start, sizes
 
 
@@ -332,7 +335,8 @@ def km_points(fig) -> int:
     """Number of (x, y) points of the KM figure's traces (curves, bands, censor marks)."""
     if fig is None:
         return 0
-    return int(sum(len(t.x) for t in fig.data if getattr(t, "x", None) is not None))
+    traces = fig["data"] if isinstance(fig, Mapping) else [t.to_plotly_json() for t in fig.data]
+    return int(sum(len(t["x"]) for t in traces if t.get("x") is not None))
 
 
 def filter_change(frame, selection) -> dict[str, Any]:
@@ -927,7 +931,7 @@ def table_rows(result: Mapping[str, Any]) -> list[tuple[str, ...]]:
         ("**Filter change: all pages' analyses**", *cell("app", "analyses_total")),
         ("Filter change: Overview view (not in the total)", *cell("app", "views", "overview")),
         ("Figure builders (KM, forest, 2 Cox forests)", *cell("app", "figures_total")),
-        ("Figures to JSON (what st.plotly_chart sends)", *cell("app", "figures_json")),
+        ("Figures to JSON (what the charts send)", *cell("app", "figures_json")),
         ("Filter change incl. figures and JSON", *cell("app", "filter_change_total")),
         ("KM figure: points drawn (median) / JSON size", *[km_size(result["sizes"][n].get("app", {})) for n in sizes]),
         ("Cached repeat view, slowest page (st.cache_data hit)", *cell("cache", "hit_slowest_page")),
