@@ -53,11 +53,11 @@ def stats_panel() -> None:
             st.caption(fmt.p_equals(r["p"], "Wald p"))
         if r["note"]:
             st.warning(r["note"], icon=":material/info:")
-    st.markdown("**Median survival, months (95% CI)**")
-    for arm, a in result.arms.iterrows():
-        shown = arm_counts.loc[arm]
-        st.markdown(f"- {arm}: {fmt.months_ci(a['median'], a['median_lower'], a['median_upper'])}"
-                    f" · {fmt.count(shown['events'])} events / {fmt.count(shown['n'])}")
+    # one markdown element for the heading and every arm: each element costs the browser a render
+    lines = [f"- {arm}: {fmt.months_ci(a['median'], a['median_lower'], a['median_upper'])}"
+             f" · {fmt.count(arm_counts.loc[arm, 'events'])} events / {fmt.count(arm_counts.loc[arm, 'n'])}"
+             for arm, a in result.arms.iterrows()]
+    st.markdown("\n".join(["**Median survival, months (95% CI)**", "", *lines]))
 
 
 if ctx.presentation:
@@ -79,7 +79,7 @@ if len(result.landmarks):
     lm["Survival (95% CI)"] = [fmt.percent_ci(s, lo, hi) for s, lo, hi in zip(lm["survival"], lm["lower"], lm["upper"])]
     lm["At risk"] = lm["at_risk"].map(fmt.count)
     table = lm.pivot(index="Milestone", columns="arm", values="Survival (95% CI)")
-    st.dataframe(table[[a for a in result.levels if a in table.columns]])
+    st.table(table[[a for a in result.levels if a in table.columns]])  # a few rows: a plain table
     table_downloads(table[[a for a in result.levels if a in table.columns]], name="milestones", ctx=ctx,
                     view=result, label="Milestones", index=True)
 else:
