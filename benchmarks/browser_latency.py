@@ -12,12 +12,12 @@ through a path of sidebar filter changes. The time of one click is measured insi
 
 So Playwright's own round trips are not counted, and the end is a frame the user sees.
 
-Why visibility: Streamlit mounts a new chart element for new figure data, and its first plotly
-draw happens while the element's width is still unmeasured, with the graph div styled
-``visibility: hidden``; the chart the user sees is the second draw, once the width is known
-(Streamlit 1.67, ``PlotlyChart`` + ``withFullScreenWrapper``). A frame whose graph div is hidden
-shows a blank area, not a redrawn chart. ``*_charts_changed`` still reports the first frame
-with every chart's data changed, visible or not.
+Why visibility: ``st.plotly_chart`` (Streamlit 1.67) mounts a new chart element for new figure
+data, and its first plotly draw happens while the element's width is still unmeasured, with the
+graph div styled ``visibility: hidden``; the chart the user sees is the second draw. The app's
+charts (``ui/charts.py``) update the same graph in place instead, but the check stays: a frame
+whose graph div is hidden or has no size shows a blank area, not a redrawn chart.
+``*_charts_changed`` still reports the first frame with every chart's data changed, visible or not.
 
 Every selection on the path is new to the server when first clicked (``miss``: the page's
 analysis is computed). The same path is then clicked again in a second fresh session: those

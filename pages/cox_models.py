@@ -48,12 +48,12 @@ c1, c2 = (st.container(), st.container()) if ctx.presentation else st.columns(2)
 with c1:
     st.markdown("**Univariable HRs**")
     uni_figure = cox_forest_figure(result, as_spec=True)
-    plotly_chart(uni_figure, key="cox_uni")
+    plotly_chart(uni_figure, key="cox_uni", alt="Forest plot of univariable Cox hazard ratios")
     figure_downloads(uni_figure, name="cox_univariable", ctx=ctx)
 with c2:
     st.markdown("**Adjusted HRs**")
     adj_figure = cox_forest_figure(result, adjusted=True, as_spec=True)
-    plotly_chart(adj_figure, key="cox_adj")
+    plotly_chart(adj_figure, key="cox_adj", alt="Forest plot of adjusted Cox hazard ratios")
     figure_downloads(adj_figure, name="cox_adjusted", ctx=ctx)
 table_downloads(t, name="table_two_numbers", ctx=ctx, label="Numbers")
 

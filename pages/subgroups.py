@@ -29,7 +29,7 @@ published = published_subgroup_hrs(ctx, sel)
 small = fmt.suppression_threshold()  # small-cell suppression mode (None when off)
 figure = forest_figure(result, published=published, font_size=20 if ctx.presentation else 16,
                        suppress_below=small, as_spec=True)
-plotly_chart(figure, key="forest")
+plotly_chart(figure, key="forest", alt=f"Forest plot of hazard ratios, {result.arm_a} vs {result.arm_b}, by subgroup")
 figure_downloads(figure, name="forest_plot", ctx=ctx)
 st.caption(f"Squares: HR of {result.arm_a} vs {result.arm_b} (reference) within each subgroup, 95% CI, "
            "area by number of events; labels give events/patients per arm. Solid line: no difference; "

@@ -38,6 +38,8 @@ plot_note = "<br>".join(hr_line + ([fmt.p_equals(lr_p, "Log-rank p")] if fmt.is_
 small = fmt.suppression_threshold()  # small-cell suppression mode (None when off)
 figure = km_figure(result, hr_text=plot_note or None, height=760 if ctx.presentation else 680,
                    font_size=20 if ctx.presentation else 17, suppress_below=small, as_spec=True)
+chart_alt = (f"Kaplan-Meier curves of {sel.endpoint_spec.label.lower()}, {sel.comparison_label}, "
+             "with 95% confidence bands and the number at risk")
 arm_counts = result.arms if small is None else suppress_summary_arms(result.arms, threshold=small)
 
 
@@ -61,13 +63,13 @@ def stats_panel() -> None:
 
 
 if ctx.presentation:
-    plotly_chart(figure, key="km_curves")
+    plotly_chart(figure, key="km_curves", alt=chart_alt)
     figure_downloads(figure, name="km_curves", ctx=ctx, view=result)
     stats_panel()
 else:
     left, right = st.columns([3, 1.1], gap="large")
     with left:
-        plotly_chart(figure, key="km_curves")
+        plotly_chart(figure, key="km_curves", alt=chart_alt)
         figure_downloads(figure, name="km_curves", ctx=ctx, view=result)
     with right:
         stats_panel()

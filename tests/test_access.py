@@ -121,7 +121,7 @@ def _app(secrets: dict, user: dict) -> AppTest:
 
 
 def _shows_data(at: AppTest) -> bool:
-    return bool(len(at.metric) or len(at.dataframe) or len(at.get("plotly_chart")) or len(at.sidebar.children)
+    return bool(len(at.metric) or len(at.dataframe) or len(at.get("bidi_component")) or len(at.sidebar.children)
                 or any("Synthetic data" in i.value for i in at.info))
 
 

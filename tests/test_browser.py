@@ -119,6 +119,8 @@ def test_chart_updates_in_place_and_follows_the_column_width(app_url, browser):
     assert abs(drawn - column) <= 2
     assert page.locator(".imet-chart .modebar-btn[data-title='Full screen']").count() == 1
     assert page.locator(".imet-chart .modebar-btn--logo").count() == 0
+    assert page.get_attribute(".imet-chart", "role") == "figure"
+    assert "Kaplan-Meier curves" in page.get_attribute(".imet-chart", "aria-label")
 
     page.locator('[data-testid="stSidebarCollapseButton"] button').click()
     page.wait_for_function("(w) => document.querySelector('.imet-chart')._fullLayout.width > w + 100",

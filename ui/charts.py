@@ -18,7 +18,9 @@ its column, plotly's mode bar (without the plotly logo) with a full-screen butto
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -160,9 +162,12 @@ def ensure_plotly_js() -> Path:
     source = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
     if not target.exists() or target.stat().st_size != source.stat().st_size:
         STATIC_DIR.mkdir(exist_ok=True)
-        partial = target.with_suffix(".partial")
+        # a private temporary name, then an atomic rename: two processes starting together
+        # (tests, a second server) never serve or overwrite a half-written file
+        fd, partial = tempfile.mkstemp(dir=STATIC_DIR, prefix=".plotly-", suffix=".partial")
+        os.close(fd)
         shutil.copyfile(source, partial)
-        partial.replace(target)
+        os.replace(partial, target)
     _READY.append(target)
     return target
 

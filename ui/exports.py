@@ -9,7 +9,7 @@ n and events, date), and small counts stay hidden when the session's suppression
 
 Typical page use::
 
-    st.plotly_chart(figure, ...)
+    plotly_chart(figure, key="km_curves")  # ui.charts
     figure_downloads(figure, name="km_curves", ctx=ctx, view=result)
     table_downloads(display, name="milestones", ctx=ctx)
 """
