@@ -97,6 +97,7 @@ def test_chart_updates_in_place_and_follows_the_column_width(app_url, browser):
     scripts = []
     page.on("response", lambda r: scripts.append((r.url, r.status)) if "plotly" in r.url else None)
     page.goto(f"{app_url}/survival")
+    page.wait_for_selector(".imet-chart .main-svg", timeout=60000)
     wait_until_idle(page)
     host = page.locator(".imet-chart")
     assert host.count() == 1
