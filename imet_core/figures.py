@@ -207,18 +207,23 @@ def km_figure(view: SurvivalView, *, title: str | None = None, show_ci: bool = T
                 marker=dict(symbol="line-ns-open", size=11, color=colour, line=dict(width=2, color=colour)),
                 name=f"{a} censored", xaxis="x", yaxis="y",
                 hovertemplate=f"{a}: censored at %{{x:.1f}} months<extra></extra>"))
-    # KMunicate table: one block per arm, rows at risk / events / censored
+    # KMunicate table: one block per arm, rows at risk / events / censored; one text trace per arm
+    # (plotly lays out each trace on its own: fewer traces draw faster, the picture is the same)
     y_labels, y_pos = [], []
     row_index = 0
     for a in view.levels:
         part = risk[risk["arm"] == a]
+        xs, ys, texts = [], [], []
         for label, column in (("At risk", "at_risk"), ("Events", "events"), ("Censored", "censored")):
-            data.append(dict(type="scatter", x=_v(part["time"]), y=[-row_index] * len(part), mode="text",
-                             showlegend=False, text=[_count(v) for v in part[column]], xaxis="x2", yaxis="y2",
-                             textfont=dict(size=font_size - 2, color=colours[a]), hoverinfo="skip"))
+            xs += _v(part["time"])
+            ys += [-row_index] * len(part)
+            texts += [_count(v) for v in part[column]]
             y_labels.append(f"{a}: {label.lower()}" if label == "At risk" else label)
             y_pos.append(-row_index)
             row_index += 1
+        data.append(dict(type="scatter", x=xs, y=ys, mode="text", showlegend=False, text=texts,
+                         xaxis="x2", yaxis="y2", textfont=dict(size=font_size - 2, color=colours[a]),
+                         hoverinfo="skip", name=f"{a} numbers at risk"))
     x_range = [-x_max * 0.02, x_max * 1.03]
     layout = base_layout(font_size=font_size, height=height)
     # room for the table's row labels (standoff 14) and the survival axis' title and labels
