@@ -123,6 +123,19 @@ def test_chart_updates_in_place_and_follows_the_column_width(app_url, browser):
     assert page.get_attribute(".imet-chart", "role") == "figure"
     assert "Kaplan-Meier curves" in page.get_attribute(".imet-chart", "aria-label")
 
+    # full screen: the chart fills the screen; back: the figure's height and the column's width
+    page.hover(".imet-chart")
+    page.click(".imet-chart .modebar-btn[data-title='Full screen']")
+    page.wait_for_function("() => document.fullscreenElement && document.fullscreenElement.classList.contains('imet-chart')"
+                           " && document.querySelector('.imet-chart')._fullLayout.width === window.innerWidth"
+                           " && document.querySelector('.imet-chart')._fullLayout.height === window.innerHeight",
+                           timeout=15000)
+    page.evaluate("() => document.exitFullscreen()")
+    page.wait_for_function("(w) => !document.fullscreenElement"
+                           " && Math.abs(document.querySelector('.imet-chart')._fullLayout.width - w) <= 2",
+                           arg=drawn, timeout=15000)
+
+    page.hover('[data-testid="stSidebar"]')  # the fold button shows while the pointer is over the sidebar
     page.locator('[data-testid="stSidebarCollapseButton"] button').click()
     page.wait_for_function("(w) => document.querySelector('.imet-chart')._fullLayout.width > w + 100",
                            arg=drawn, timeout=15000)

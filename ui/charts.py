@@ -117,10 +117,13 @@ function watchSize(host, Plotly) {
   });
   host.__imetObserver.observe(host);
   host.addEventListener('fullscreenchange', () => {
+    // full screen: the whole screen; back: the figure's height and the column's width
     const full = document.fullscreenElement === host;
     host.style.height = full ? '100vh' : (host.__imetHeight ? host.__imetHeight + 'px' : '');
     host.__imetWidth = host.clientWidth;
-    Plotly.relayout(host, {height: full ? window.innerHeight : host.__imetHeight});
+    // (a height given to relayout fixes the width too: give the screen's, or none to follow the column)
+    Plotly.relayout(host, full ? {height: window.innerHeight, width: host.clientWidth}
+                               : {height: host.__imetHeight, width: null});
   });
 }
 
