@@ -331,12 +331,11 @@ def figure_json(figs: Mapping[str, Any]) -> tuple[float, dict[str, int]]:
     return time.perf_counter() - start, sizes
 
 
-def km_points(fig) -> int:
-    """Number of (x, y) points of the KM figure's traces (curves, bands, censor marks)."""
+def km_points(fig: Mapping | None) -> int:
+    """Number of (x, y) points of the KM figure dict's traces (curves, bands, censor marks)."""
     if fig is None:
         return 0
-    traces = fig["data"] if isinstance(fig, Mapping) else [t.to_plotly_json() for t in fig.data]
-    return int(sum(len(t["x"]) for t in traces if t.get("x") is not None))
+    return int(sum(len(t["x"]) for t in fig["data"] if t.get("x") is not None))
 
 
 def filter_change(frame, selection) -> dict[str, Any]:

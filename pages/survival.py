@@ -81,9 +81,9 @@ if len(result.landmarks):
     lm["Survival (95% CI)"] = [fmt.percent_ci(s, lo, hi) for s, lo, hi in zip(lm["survival"], lm["lower"], lm["upper"])]
     lm["At risk"] = lm["at_risk"].map(fmt.count)
     table = lm.pivot(index="Milestone", columns="arm", values="Survival (95% CI)")
-    st.table(table[[a for a in result.levels if a in table.columns]])  # a few rows: a plain table
-    table_downloads(table[[a for a in result.levels if a in table.columns]], name="milestones", ctx=ctx,
-                    view=result, label="Milestones", index=True)
+    table = table[[a for a in result.levels if a in table.columns]]
+    st.table(table)  # a few rows: a plain table
+    table_downloads(table, name="milestones", ctx=ctx, view=result, label="Milestones", index=True)
 else:
     st.caption("Choose milestone years above.")
 

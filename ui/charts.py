@@ -17,6 +17,7 @@ its column, plotly's mode bar (without the plotly logo) with a full-screen butto
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -130,7 +131,6 @@ function watchSize(host, Plotly) {
 function cleanup(host) {
   // Called when the chart leaves the page: free plotly's listeners and the size watcher.
   return () => {
-    window.__imetChartCleanups = (window.__imetChartCleanups || 0) + 1;
     if (host.__imetObserver) { host.__imetObserver.disconnect(); host.__imetObserver = null; }
     if (window.Plotly && host.data) { window.Plotly.purge(host); }
     host.__imetSpec = null;
@@ -151,16 +151,12 @@ def _component():
     return st.components.v2.component("imet_plotly_chart", js=_JS, css=_CSS, isolate_styles=False)
 
 
-_READY: list[Path] = []
-
-
+@functools.cache
 def ensure_plotly_js() -> Path:
     """Copy the installed plotly package's ``plotly.min.js`` into the app's ``static/`` folder.
 
     Idempotent (checked once per process); the file is what the installed (pinned) plotly ships,
     never downloaded."""
-    if _READY:
-        return _READY[0]
     target = STATIC_DIR / PLOTLY_JS_NAME
     source = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
     if not target.exists() or target.stat().st_size != source.stat().st_size:
@@ -171,7 +167,6 @@ def ensure_plotly_js() -> Path:
         os.close(fd)
         shutil.copyfile(source, partial)
         os.replace(partial, target)
-    _READY.append(target)
     return target
 
 
